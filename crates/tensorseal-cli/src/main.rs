@@ -1,0 +1,106 @@
+//! `tensorseal`: convert, inspect, verify and export sealed model containers.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod meta;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for usage errors (sysexits' EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "tensorseal",
+    version,
+    about = "Sealed, verifiable containers for model weights"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a model file (safetensors) into a container.
+    Convert(cmd::convert::Args),
+    /// List a container's metadata and tensors.
+    Ls(cmd::ls::Args),
+    /// Verify a container's structure and every digest.
+    Verify(cmd::verify::Args),
+    /// Export a container's tensors to .safetensors.
+    Export(cmd::export::Args),
+    /// Run the whole pipeline on a bundled model, offline, in seconds.
+    Demo(cmd::demo::Args),
+}
+
+/// A failed command: the message and the exit status.
+pub struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl Failure {
+    /// A failure with exit status 1.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        Failure {
+            message: message.to_string(),
+            status: 1,
+        }
+    }
+
+    /// A failure that was already reported (e.g. in JSON); only the status remains.
+    pub fn silent(status: u8) -> Self {
+        Failure {
+            message: String::new(),
+            status,
+        }
+    }
+}
+
+impl From<tensorseal::Error> for Failure {
+    fn from(e: tensorseal::Error) -> Self {
+        Failure::new(e)
+    }
+}
+
+/// Result of a command.
+pub type CmdResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let status = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(status);
+        }
+    };
+    let result = match cli.command {
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Ls(a) => cmd::ls::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("tensorseal: error: {}", one_line(&f.message));
+            }
+            ExitCode::from(f.status)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A path argument shared by several commands.
+pub type FileArg = PathBuf;

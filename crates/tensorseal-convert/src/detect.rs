@@ -1,0 +1,261 @@
+//! Format detection from content only (never from a file name).
+
+use crate::compress::{decompress, Compression};
+use crate::zip::ZipArchive;
+
+/// The tensorseal container magic (recognised, not parsed here).
+pub const TENSORSEAL_MAGIC: [u8; 8] = [0x89, b'T', b'S', b'E', b'A', b'L', 0x0D, 0x0A];
+/// The legacy PyTorch magic number, 0x1950a86a20f9469cfc6c.
+pub const TORCH_LEGACY_MAGIC: u128 = 0x1950_a86a_20f9_469c_fc6c;
+
+/// A file format decided from content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// `torch.save` zip (>= 1.6): `<root>/data.pkl`, `<root>/data/N`, ...
+    TorchZip,
+    /// TorchScript archive (`constants.pkl` or `code/`): refused.
+    TorchScript,
+    /// Legacy PyTorch: magic-number pickle sequence.
+    TorchLegacy,
+    /// NumPy `.npy`.
+    Npy,
+    /// NumPy `.npz` (zip of `.npy` members).
+    Npz,
+    /// Any other zip archive.
+    Zip,
+    /// 7z archive: unsupported.
+    SevenZip,
+    /// joblib pickle stream (NumpyArrayWrapper framing), maybe compressed.
+    Joblib {
+        /// Whole-stream compression, if any.
+        compression: Option<Compression>,
+    },
+    /// A bare pickle stream.
+    Pickle,
+    /// A compressed stream whose content is not a recognised format.
+    Compressed(Compression),
+    /// safetensors.
+    Safetensors,
+    /// The tensorseal container.
+    Tensorseal,
+    /// Nothing recognised.
+    Unknown,
+}
+
+impl Format {
+    /// Stable short name, as used in the fixture manifest (`torch-zip`,
+    /// `torch-legacy`, `npy`, `npz`, `pickle`, `joblib`, `safetensors`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::TorchZip => "torch-zip",
+            Format::TorchScript => "torchscript",
+            Format::TorchLegacy => "torch-legacy",
+            Format::Npy => "npy",
+            Format::Npz => "npz",
+            Format::Zip => "zip",
+            Format::SevenZip => "7z",
+            Format::Joblib { .. } => "joblib",
+            Format::Pickle => "pickle",
+            Format::Compressed(_) => "compressed",
+            Format::Safetensors => "safetensors",
+            Format::Tensorseal => "tensorseal",
+            Format::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many decompressed bytes detection looks at for compressed streams.
+const SNIFF_WINDOW: u64 = 1 << 20;
+
+/// Decide the format of `data` from its bytes.
+///
+/// Never fails: malformed inputs are reported as the format they claim to
+/// be (the reader then returns a typed error). Pickle takes precedence over
+/// any format a pickle prefix could also be read as (polyglots are reported
+/// as the dangerous interpretation).
+pub fn detect(data: &[u8]) -> Format {
+    if data.starts_with(&TENSORSEAL_MAGIC) {
+        return Format::Tensorseal;
+    }
+    if data.starts_with(b"\x93NUMPY") {
+        return Format::Npy;
+    }
+    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+        return detect_zip(data);
+    }
+    if data.starts_with(&[0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]) {
+        return Format::SevenZip;
+    }
+    if let Some(p) = detect_pickle(data) {
+        return p;
+    }
+    if is_safetensors(data) {
+        return Format::Safetensors;
+    }
+    if let Some(codec) = Compression::sniff(data) {
+        // Look at a bounded prefix of the decompressed stream.
+        let inner = match decompress_prefix(codec, data) {
+            Some(v) => v,
+            None => return Format::Compressed(codec),
+        };
+        return match detect_pickle(&inner) {
+            Some(Format::Pickle) | Some(Format::Joblib { .. }) => Format::Joblib {
+                compression: Some(codec),
+            },
+            _ => Format::Compressed(codec),
+        };
+    }
+    Format::Unknown
+}
+
+fn decompress_prefix(codec: Compression, data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let r: Box<dyn Read + '_> = match codec {
+        Compression::Zlib => Box::new(flate2::read::ZlibDecoder::new(data)),
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
+        Compression::Bz2 => Box::new(bzip2::read::BzDecoder::new(data)),
+        Compression::Xz | Compression::Lzma => {
+            // lzma-rs has no streaming reader: decode with a small bound.
+            return match decompress(codec, data, SNIFF_WINDOW) {
+                Ok(v) => Some(v),
+                Err(crate::compress::DecompressError::LimitExceeded { .. }) => {
+                    // Too large for the window: assume it may be a pickle and
+                    // let the reader decide with the real limit.
+                    Some(b"\x80\x04".to_vec())
+                }
+                Err(_) => None,
+            };
+        }
+        Compression::Lz4 => return None,
+    };
+    // Partial reads are fine: errors after some output still let us sniff.
+    let _ = r.take(SNIFF_WINDOW).read_to_end(&mut out);
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// Pickle / legacy torch / joblib recognition on an uncompressed stream.
+fn detect_pickle(data: &[u8]) -> Option<Format> {
+    let first = *data.first()?;
+    let is_pickle = if first == 0x80 {
+        matches!(data.get(1), Some(0..=5))
+    } else {
+        // Protocol 0/1: a plausible first opcode and a STOP at the very end.
+        const OPENERS: &[u8] = b"(]}cNIJKLMFSVXUTGBRiop)deTq";
+        OPENERS.contains(&first) && data.last() == Some(&b'.') && data.len() >= 2
+    };
+    if !is_pickle {
+        return None;
+    }
+    if is_torch_legacy(data) {
+        return Some(Format::TorchLegacy);
+    }
+    if contains(data, b"NumpyArrayWrapper") && contains(data, b"joblib.numpy_pickle") {
+        return Some(Format::Joblib { compression: None });
+    }
+    Some(Format::Pickle)
+}
+
+/// `PROTO n; LONG1 10 <magic LE>; STOP` exactly.
+fn is_torch_legacy(data: &[u8]) -> bool {
+    if data.len() < 15 || data[0] != 0x80 || !(2..=5).contains(&data[1]) {
+        return false;
+    }
+    if data[2] != 0x8a || data[3] != 10 || data[14] != b'.' {
+        return false;
+    }
+    let mut m = [0u8; 16];
+    m[..10].copy_from_slice(&data[4..14]);
+    u128::from_le_bytes(m) == TORCH_LEGACY_MAGIC
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// safetensors: u64 LE header length, header within the file, starting
+/// with `{` and ending with `}` plus optional space padding.
+fn is_safetensors(data: &[u8]) -> bool {
+    let Some(lenb) = data.get(..8) else {
+        return false;
+    };
+    let mut a = [0u8; 8];
+    a.copy_from_slice(lenb);
+    let n = u64::from_le_bytes(a);
+    let Some(end) = n.checked_add(8) else {
+        return false;
+    };
+    if n < 2 || end > data.len() as u64 {
+        return false;
+    }
+    let header = &data[8..end as usize];
+    let trimmed = header
+        .iter()
+        .rposition(|&b| b != b' ')
+        .map(|i| &header[..=i])
+        .unwrap_or(&[]);
+    header[0] == b'{' && trimmed.last() == Some(&b'}')
+}
+
+fn detect_zip(data: &[u8]) -> Format {
+    match ZipArchive::parse(data) {
+        Ok(z) => classify_zip_names(z.entries().iter().map(|e| e.name.as_str())),
+        Err(_) => {
+            // Malformed: classify by the first local header's name so the
+            // reader for the claimed format reports the typed error.
+            let name = first_local_name(data).unwrap_or_default();
+            classify_zip_names(std::iter::once(name.as_str()))
+        }
+    }
+}
+
+fn first_local_name(data: &[u8]) -> Option<String> {
+    let nl = usize::from(u16::from_le_bytes([*data.get(26)?, *data.get(27)?]));
+    let raw = data.get(30..30usize.checked_add(nl)?)?;
+    Some(String::from_utf8_lossy(raw).into_owned())
+}
+
+/// Classify a zip by its member names.
+pub(crate) fn classify_zip_names<'n>(names: impl Iterator<Item = &'n str> + Clone) -> Format {
+    let first = names.clone().next();
+    let root = first.and_then(|n| n.split_once('/')).map(|(r, _)| r);
+    if let Some(root) = root {
+        let mut has_data_pkl = false;
+        for n in names.clone() {
+            if let Some(rest) = n.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+                if rest == "constants.pkl" || rest.starts_with("code/") {
+                    return Format::TorchScript;
+                }
+                if rest == "data.pkl" {
+                    has_data_pkl = true;
+                }
+            }
+        }
+        if has_data_pkl {
+            return Format::TorchZip;
+        }
+    }
+    if names.clone().any(|n| n.ends_with("/constants.pkl") || n == "constants.pkl") {
+        return Format::TorchScript;
+    }
+    let mut any = false;
+    if names.clone().all(|n| {
+        any = true;
+        n.ends_with(".npy")
+    }) && any
+    {
+        return Format::Npz;
+    }
+    Format::Zip
+}

@@ -1,0 +1,196 @@
+//! Never-executing readers that decide a file's format from its content and
+//! turn PyTorch (zip and legacy), NumPy `.npy`/`.npz` and joblib files into
+//! tensors plus typed metadata.
+//!
+//! Nothing is ever unpickled or evaluated: pickles go through the strict
+//! `tensorseal-pickle` machine (values only, exact global allow-lists), zip
+//! archives through a reader stricter than CPython's and PyTorch's, NumPy
+//! headers through a tiny literal grammar.
+//!
+//! ```
+//! use tensorseal_convert::{detect, import, ConvertOptions, Format};
+//!
+//! // A 2x2 little-endian f32 .npy, built by hand.
+//! let header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+//! let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+//! let pad = 64 - (10 + header.len() + 1) % 64;
+//! let hlen = (header.len() + pad + 1) as u16;
+//! npy.extend_from_slice(&hlen.to_le_bytes());
+//! npy.extend_from_slice(header);
+//! npy.extend(std::iter::repeat(b' ').take(pad));
+//! npy.push(b'\n');
+//! for v in [1.0f32, 2.0, 3.0, 4.0] {
+//!     npy.extend_from_slice(&v.to_le_bytes());
+//! }
+//!
+//! assert_eq!(detect(&npy), Format::Npy);
+//! let imported = import(&npy, &ConvertOptions::default()).unwrap();
+//! assert_eq!(imported.tensors.len(), 1);
+//! let t = &imported.tensors[0];
+//! assert_eq!((t.dtype.name(), t.shape.as_slice()), ("F32", &[2u64, 2][..]));
+//! assert_eq!(t.data.len(), 16);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod compress;
+pub mod detect;
+pub mod error;
+
+pub mod layout;
+pub mod model;
+pub mod npy;
+pub mod zip;
+
+pub use compress::Compression;
+pub use detect::{detect, Format};
+pub use error::ConvertError;
+pub use model::{DType, Imported, ImportedTensor, MetaValue};
+
+use std::borrow::Cow;
+
+/// Limits and switches for an import.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Maximum bytes produced by decompressing a whole joblib stream.
+    pub max_decompressed_bytes: u64,
+    /// Maximum size of one materialised tensor, in bytes.
+    pub max_tensor_bytes: u64,
+    /// Maximum uncompressed size of one zip member.
+    pub max_zip_member_bytes: u64,
+    /// Maximum number of nodes visited while naming tensors in an object
+    /// graph (bounds fan-out through shared references).
+    pub max_graph_visits: u64,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            max_decompressed_bytes: 4 << 30,
+            max_tensor_bytes: 16 << 30,
+            max_zip_member_bytes: 16 << 30,
+            max_graph_visits: 10_000_000,
+        }
+    }
+}
+
+/// Import a file held in memory (e.g. a memory map), collecting every
+/// tensor. Contiguous little-endian tensors borrow from `data`.
+pub fn import<'a>(data: &'a [u8], opts: &ConvertOptions) -> Result<Imported<'a>, ConvertError> {
+    let mut tensors = Vec::new();
+    let (format, metadata) = import_with(data, opts, &mut |t| {
+        tensors.push(t);
+        Ok(())
+    })?;
+    Ok(Imported {
+        format,
+        tensors,
+        metadata,
+    })
+}
+
+/// Import a file, handing each tensor to `visit` as soon as it is
+/// materialised, so memory stays bounded by the largest tensor (plus the
+/// input itself, and for compressed joblib the decompressed stream).
+/// Returns the format and the metadata.
+pub fn import_with<'a>(
+    data: &'a [u8],
+    opts: &ConvertOptions,
+    visit: &mut dyn FnMut(ImportedTensor<'a>) -> Result<(), ConvertError>,
+) -> Result<(Format, Vec<(String, MetaValue)>), ConvertError> {
+    let format = detect(data);
+    let meta = match format {
+        Format::Npy => {
+            let t = npy::read_npy("", data, opts.max_tensor_bytes)
+                .map_err(|e| ConvertError::npy(None, e))?;
+            visit(t)?;
+            Vec::new()
+        }
+        Format::Npz => {
+            import_npz(data, opts, visit)?;
+            Vec::new()
+        }
+        Format::TorchZip => unimplemented!(),
+        Format::TorchLegacy => unimplemented!(),
+        Format::TorchScript => {
+            // Report the member that makes it TorchScript.
+            let member = zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?
+                .entries()
+                .iter()
+                .find(|e| e.name.ends_with("/constants.pkl") || e.name.contains("/code/"))
+                .map(|e| e.name.clone())
+                .unwrap_or_default();
+            return Err(ConvertError::TorchScript { member });
+        }
+        Format::Joblib { .. } => unimplemented!(),
+        Format::Zip => {
+            // Validate first so tampering is reported as such.
+            zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?;
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "zip archive that is neither a PyTorch checkpoint nor an .npz",
+            });
+        }
+        Format::SevenZip => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "7z archives are not read",
+            })
+        }
+        Format::Pickle => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "bare pickle: inspect it; only PyTorch, NumPy and joblib layouts convert",
+            })
+        }
+        Format::Compressed(_) => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "compressed stream whose content is not a pickle",
+            })
+        }
+        Format::Safetensors => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "already safetensors: read it with a safetensors reader",
+            })
+        }
+        Format::Tensorseal => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "already a tensorseal container",
+            })
+        }
+        Format::Unknown => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "unrecognised content",
+            })
+        }
+    };
+    Ok((format, meta))
+}
+
+/// Read an `.npz`: every member must be a `.npy`; tensor names are member
+/// names without `.npy`. Stored C-ordered little-endian members are borrowed.
+pub fn import_npz<'a>(
+    data: &'a [u8],
+    opts: &ConvertOptions,
+    visit: &mut dyn FnMut(ImportedTensor<'a>) -> Result<(), ConvertError>,
+) -> Result<(), ConvertError> {
+    let z = zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?;
+    for e in z.entries() {
+        let name = e.name.strip_suffix(".npy").ok_or(ConvertError::Unsupported {
+            format: Format::Npz,
+            reason: "npz member that is not a .npy",
+        })?;
+        let bytes = z.read_entry(e)?;
+        let t = match bytes {
+            Cow::Borrowed(b) => npy::read_npy(name, b, opts.max_tensor_bytes),
+            owned => npy::read_npy_owned(name, owned, opts.max_tensor_bytes).map(|t| t.into_owned()),
+        }
+        .map_err(|err| ConvertError::npy(Some(&e.name), err))?;
+        visit(t)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1413 @@
+//! The strict pickle stack machine: builds a [`Graph`], never calls anything.
+
+use std::collections::HashMap;
+
+use crate::classify::{GlobalClass, Profile};
+use crate::error::{LimitKind, PickleError};
+use crate::opcodes as op;
+use crate::report::{verdict_of, Finding, FindingKind, GlobalRef, Severity, Verdict};
+use crate::value::{Call, CallKind, Graph, NodeId, Value};
+
+/// Error type hooks return to refuse the input.
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Resource limits. Every limit produces [`PickleError::Limit`] naming it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Opcodes executed per pickle.
+    pub max_opcodes: u64,
+    /// Items on the stack (all mark frames together).
+    pub max_stack: usize,
+    /// Memo entries.
+    pub max_memo: usize,
+    /// Bytes of str/bytes values plus 8 bytes per container slot, in total.
+    pub max_materialised_bytes: u64,
+    /// Container nesting depth (also bounds open marks).
+    pub max_nesting: usize,
+    /// Bytes of one `LONG`/`LONG1`/`LONG4` integer.
+    pub max_long_bytes: usize,
+    /// Nodes in the graph.
+    pub max_nodes: usize,
+    /// Length of one protocol-0 text line (GLOBAL, INT, STRING...).
+    pub max_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_opcodes: 20_000_000,
+            max_stack: 1_000_000,
+            max_memo: 1_000_000,
+            max_materialised_bytes: 2 << 30,
+            max_nesting: 1_000,
+            max_long_bytes: 1_024,
+            max_nodes: 10_000_000,
+            max_line: 64 * 1024,
+        }
+    }
+}
+
+/// Options of one parse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Allow-list used to classify globals.
+    pub profile: Profile,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl Options {
+    /// Default limits with this profile.
+    pub fn new(profile: Profile) -> Self {
+        Options {
+            profile,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Callbacks that let a caller (the converter) interpret format-specific
+/// parts of the stream. Default methods accept everything and consume nothing.
+pub trait Hooks {
+    /// Called for `BINPERSID`/`PERSID` after the persistent id value `pid` was
+    /// built (for PyTorch a tuple `('storage', storage_type, key, location,
+    /// numel)`). The machine pushes a [`Value::PersistentRef`] node whatever
+    /// the hook does; return an error to refuse the input.
+    fn persistent_load(
+        &mut self,
+        graph: &Graph,
+        pid: NodeId,
+        offset: usize,
+    ) -> Result<(), HookError> {
+        let _ = (graph, pid, offset);
+        Ok(())
+    }
+
+    /// Called after every `BUILD` with the built object `obj` (a
+    /// [`Value::Call`] node; `graph.class_of(obj)` gives its class) and the
+    /// position `pos` just after the `BUILD` opcode. Return the number of raw
+    /// bytes at `input[pos..]` that belong to the object (joblib's
+    /// `NumpyArrayWrapper` array data); the machine skips them and resumes
+    /// after them. Consuming bytes inside an unfinished FRAME is an error.
+    fn after_build(
+        &mut self,
+        graph: &Graph,
+        obj: NodeId,
+        input: &[u8],
+        pos: usize,
+    ) -> Result<usize, HookError> {
+        let _ = (graph, obj, input, pos);
+        Ok(0)
+    }
+}
+
+/// Hooks that do nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// A successfully parsed pickle.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    /// All nodes created.
+    pub graph: Graph,
+    /// The value left on the stack at `STOP`.
+    pub root: NodeId,
+    /// Offset of the first byte of this pickle.
+    pub start: usize,
+    /// Offset just after `STOP`.
+    pub end: usize,
+    /// Protocol from `PROTO` (0 if absent).
+    pub protocol: u8,
+    /// Globals referenced, with their class.
+    pub globals: Vec<GlobalRef>,
+    /// Findings (dangerous/unknown globals, side-effect-only calls, dynamic globals...).
+    pub findings: Vec<Finding>,
+}
+
+impl Parsed {
+    /// The verdict implied by the findings.
+    pub fn verdict(&self) -> Verdict {
+        verdict_of(&self.findings)
+    }
+
+    /// True if every global is allowed and nothing suspicious was found.
+    pub fn is_safe(&self) -> bool {
+        self.verdict() == Verdict::Safe
+    }
+}
+
+/// A reusable parser configured with [`Options`].
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    opts: Options,
+}
+
+impl Machine {
+    /// A machine with these options.
+    pub fn new(opts: Options) -> Self {
+        Machine { opts }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Parse exactly one pickle spanning all of `input`.
+    pub fn parse(&self, input: &[u8]) -> Result<Parsed, PickleError> {
+        self.parse_with(input, &mut NoHooks)
+    }
+
+    /// Parse exactly one pickle spanning all of `input`, with hooks.
+    pub fn parse_with<H: Hooks + ?Sized>(
+        &self,
+        input: &[u8],
+        hooks: &mut H,
+    ) -> Result<Parsed, PickleError> {
+        let parsed = self.parse_one(input, 0, hooks)?;
+        if parsed.end != input.len() {
+            return Err(PickleError::TrailingData {
+                offset: parsed.end,
+                len: input.len() - parsed.end,
+            });
+        }
+        Ok(parsed)
+    }
+
+    /// Parse one pickle starting at `start`; bytes after its `STOP` are left
+    /// to the caller (`Parsed::end`).
+    pub fn parse_one<H: Hooks + ?Sized>(
+        &self,
+        input: &[u8],
+        start: usize,
+        hooks: &mut H,
+    ) -> Result<Parsed, PickleError> {
+        let (partial, res) = self.run(input, start, hooks);
+        let root = res?;
+        Ok(Parsed {
+            graph: partial.graph,
+            root,
+            start,
+            end: partial.pos,
+            protocol: partial.protocol,
+            globals: partial.globals,
+            findings: partial.findings,
+        })
+    }
+
+    /// Run the machine and return its state even on error (for inspection).
+    pub(crate) fn run<H: Hooks + ?Sized>(
+        &self,
+        input: &[u8],
+        start: usize,
+        hooks: &mut H,
+    ) -> (Partial, Result<NodeId, PickleError>) {
+        let mut st = State::new(input, start, &self.opts);
+        let res = st.exec(hooks);
+        let partial = Partial {
+            graph: st.graph,
+            globals: st.globals,
+            findings: st.findings,
+            pos: st.pos,
+            protocol: st.protocol,
+            last_op: st.op_start,
+        };
+        (partial, res)
+    }
+}
+
+/// Parse exactly one pickle spanning all of `input` (no hooks).
+pub fn parse(input: &[u8], opts: &Options) -> Result<Parsed, PickleError> {
+    Machine::new(opts.clone()).parse(input)
+}
+
+/// Parse one pickle starting at `start`, with hooks; returns the graph and
+/// `Parsed::end`, the position just after `STOP`.
+pub fn parse_one<H: Hooks + ?Sized>(
+    input: &[u8],
+    start: usize,
+    opts: &Options,
+    hooks: &mut H,
+) -> Result<Parsed, PickleError> {
+    Machine::new(opts.clone()).parse_one(input, start, hooks)
+}
+
+/// State left by a run, also on error.
+pub(crate) struct Partial {
+    pub graph: Graph,
+    pub globals: Vec<GlobalRef>,
+    pub findings: Vec<Finding>,
+    pub pos: usize,
+    pub protocol: u8,
+    pub last_op: usize,
+}
+
+struct State<'a, 'o> {
+    input: &'a [u8],
+    opts: &'o Options,
+    pos: usize,
+    op_start: usize,
+    start: usize,
+    frame_end: Option<usize>,
+    protocol: u8,
+    graph: Graph,
+    depth: Vec<u32>,
+    stack: Vec<NodeId>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, NodeId>,
+    globals: Vec<GlobalRef>,
+    findings: Vec<Finding>,
+    opcodes: u64,
+    materialised: u64,
+    name: &'static str,
+}
+
+type R<T> = Result<T, PickleError>;
+
+impl<'a, 'o> State<'a, 'o> {
+    fn new(input: &'a [u8], start: usize, opts: &'o Options) -> Self {
+        State {
+            input,
+            opts,
+            pos: start,
+            op_start: start,
+            start,
+            frame_end: None,
+            protocol: 0,
+            graph: Graph::new(),
+            depth: Vec::new(),
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            globals: Vec::new(),
+            findings: Vec::new(),
+            opcodes: 0,
+            materialised: 0,
+            name: "opcode",
+        }
+    }
+
+    fn limit(&self, kind: LimitKind, limit: u64) -> PickleError {
+        PickleError::Limit {
+            kind,
+            limit,
+            opcode: self.name,
+            offset: self.op_start,
+        }
+    }
+
+    fn finding(&mut self, kind: FindingKind, severity: Severity, message: String) {
+        self.findings.push(Finding {
+            offset: self.op_start,
+            kind,
+            severity,
+            message,
+        });
+    }
+
+    // ---- input --------------------------------------------------------
+
+    /// Take `n` bytes of operand; checks truncation and frame straddling.
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or(PickleError::Truncated {
+            opcode: self.name,
+            offset: self.op_start,
+            needed: n,
+        })?;
+        if end > self.input.len() {
+            return Err(PickleError::Truncated {
+                opcode: self.name,
+                offset: self.op_start,
+                needed: end - self.input.len(),
+            });
+        }
+        if let Some(fe) = self.frame_end {
+            if end > fe {
+                return Err(PickleError::Frame {
+                    opcode: self.name,
+                    offset: self.op_start,
+                    message: format!("opcode straddles the frame end at offset {fe}"),
+                });
+            }
+        }
+        let s = &self.input[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn arr<const N: usize>(&mut self) -> R<[u8; N]> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn bad(&self, message: impl Into<String>) -> PickleError {
+        PickleError::BadOperand {
+            opcode: self.name,
+            offset: self.op_start,
+            message: message.into(),
+        }
+    }
+
+    /// A `\n`-terminated line (without the `\n`). `\r` is refused.
+    fn line(&mut self) -> R<&'a [u8]> {
+        let rest = &self.input[self.pos.min(self.input.len())..];
+        let window = &rest[..rest.len().min(self.opts.limits.max_line.saturating_add(1))];
+        let Some(i) = window.iter().position(|&b| b == b'\n') else {
+            if window.len() > self.opts.limits.max_line {
+                return Err(self.bad(format!(
+                    "text line longer than {} bytes",
+                    self.opts.limits.max_line
+                )));
+            }
+            return Err(PickleError::Truncated {
+                opcode: self.name,
+                offset: self.op_start,
+                needed: 1,
+            });
+        };
+        let s = self.take(i + 1)?;
+        let s = &s[..i];
+        if s.contains(&b'\r') {
+            return Err(self.bad("carriage return in text line"));
+        }
+        Ok(s)
+    }
+
+    fn utf8_line(&mut self) -> R<String> {
+        let l = self.line()?;
+        String::from_utf8(l.to_vec()).map_err(|_| self.bad("invalid UTF-8 in text line"))
+    }
+
+    // ---- graph / stack ----------------------------------------------------
+
+    fn charge(&mut self, bytes: u64) -> R<()> {
+        self.materialised = self.materialised.saturating_add(bytes);
+        if self.materialised > self.opts.limits.max_materialised_bytes {
+            return Err(self.limit(
+                LimitKind::MaterialisedBytes,
+                self.opts.limits.max_materialised_bytes,
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, n: u64) -> R<usize> {
+        // Declared lengths must fit in the remaining input before anything is allocated.
+        let remaining = (self.input.len() - self.pos.min(self.input.len())) as u64;
+        if n > remaining {
+            return Err(PickleError::Truncated {
+                opcode: self.name,
+                offset: self.op_start,
+                needed: usize::try_from(n - remaining).unwrap_or(usize::MAX),
+            });
+        }
+        usize::try_from(n).map_err(|_| self.bad("length does not fit in memory"))
+    }
+
+    fn new_node(&mut self, value: Value, depth: u32) -> R<NodeId> {
+        if self.graph.len() >= self.opts.limits.max_nodes {
+            return Err(self.limit(LimitKind::Nodes, self.opts.limits.max_nodes as u64));
+        }
+        if depth as usize > self.opts.limits.max_nesting {
+            return Err(self.limit(
+                LimitKind::NestingDepth,
+                self.opts.limits.max_nesting as u64,
+            ));
+        }
+        let id = self
+            .graph
+            .push(value, self.op_start)
+            .ok_or_else(|| self.limit(LimitKind::Nodes, u64::from(u32::MAX)))?;
+        self.depth.push(depth);
+        Ok(id)
+    }
+
+    fn depth_of(&self, id: NodeId) -> u32 {
+        self.depth.get(id.index()).copied().unwrap_or(0)
+    }
+
+    fn container_depth(&self, items: &[NodeId]) -> u32 {
+        items
+            .iter()
+            .map(|&i| self.depth_of(i))
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1)
+    }
+
+    fn push_value(&mut self, value: Value) -> R<()> {
+        let id = self.new_node(value, 0)?;
+        self.push(id)
+    }
+
+    fn push_container(&mut self, value: Value, items: &[NodeId]) -> R<()> {
+        self.charge(8 * items.len() as u64)?;
+        let d = self.container_depth(items);
+        let id = self.new_node(value, d)?;
+        self.push(id)
+    }
+
+    fn push(&mut self, id: NodeId) -> R<()> {
+        if self.stack.len() >= self.opts.limits.max_stack {
+            return Err(self.limit(LimitKind::StackDepth, self.opts.limits.max_stack as u64));
+        }
+        self.stack.push(id);
+        Ok(())
+    }
+
+    fn frame_base(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn underflow(&self, needed: usize) -> PickleError {
+        PickleError::StackUnderflow {
+            opcode: self.name,
+            offset: self.op_start,
+            needed,
+            available: self.stack.len() - self.frame_base(),
+        }
+    }
+
+    fn pop(&mut self) -> R<NodeId> {
+        if self.stack.len() <= self.frame_base() {
+            return Err(self.underflow(1));
+        }
+        self.stack.pop().ok_or_else(|| self.underflow(1))
+    }
+
+    fn top(&self) -> R<NodeId> {
+        if self.stack.len() <= self.frame_base() {
+            return Err(self.underflow(1));
+        }
+        self.stack.last().copied().ok_or_else(|| self.underflow(1))
+    }
+
+    fn pop_mark(&mut self) -> R<Vec<NodeId>> {
+        let Some(m) = self.marks.pop() else {
+            return Err(PickleError::Mark {
+                opcode: self.name,
+                offset: self.op_start,
+                message: "no MARK on the stack",
+            });
+        };
+        Ok(self.stack.split_off(m))
+    }
+
+    fn value(&self, id: NodeId) -> &Value {
+        // Ids on the stack always come from this graph.
+        self.graph.get(id).unwrap_or(&Value::None)
+    }
+
+    fn type_err(&self, expected: &'static str, id: NodeId) -> PickleError {
+        PickleError::Type {
+            opcode: self.name,
+            offset: self.op_start,
+            expected,
+            found: self.value(id).type_name(),
+        }
+    }
+
+    fn expect_tuple(&self, id: NodeId) -> R<()> {
+        match self.value(id) {
+            Value::Tuple(_) => Ok(()),
+            _ => Err(self.type_err("tuple", id)),
+        }
+    }
+
+    fn expect_callable(&self, id: NodeId) -> R<()> {
+        match self.value(id) {
+            Value::Global { .. } | Value::Call(_) => Ok(()),
+            _ => Err(self.type_err("global or call result", id)),
+        }
+    }
+
+    fn bad_target(&self, id: NodeId) -> PickleError {
+        PickleError::BadTarget {
+            opcode: self.name,
+            offset: self.op_start,
+            target: self.value(id).type_name(),
+        }
+    }
+
+    fn bump_depth(&mut self, target: NodeId, children: &[NodeId]) -> R<()> {
+        let d = self.container_depth(children).max(self.depth_of(target));
+        if d as usize > self.opts.limits.max_nesting {
+            return Err(self.limit(
+                LimitKind::NestingDepth,
+                self.opts.limits.max_nesting as u64,
+            ));
+        }
+        if let Some(slot) = self.depth.get_mut(target.index()) {
+            *slot = d;
+        }
+        Ok(())
+    }
+
+    fn memo_put(&mut self, key: u64) -> R<()> {
+        let top = self.top()?;
+        if !self.memo.contains_key(&key) && self.memo.len() >= self.opts.limits.max_memo {
+            return Err(self.limit(LimitKind::MemoEntries, self.opts.limits.max_memo as u64));
+        }
+        self.memo.insert(key, top);
+        Ok(())
+    }
+
+    fn memo_get(&mut self, key: u64) -> R<()> {
+        let id = *self.memo.get(&key).ok_or(PickleError::MemoMissing {
+            opcode: self.name,
+            offset: self.op_start,
+            key,
+        })?;
+        self.push(id)
+    }
+
+    fn add_global(&mut self, module: String, name: String) -> R<NodeId> {
+        let class = self.opts.profile.classify(&module, &name);
+        self.record_global(module.clone(), name.clone(), class);
+        self.charge((module.len() + name.len()) as u64)?;
+        self.new_node(Value::Global { module, name }, 0)
+    }
+
+    fn record_global(&mut self, module: String, name: String, class: GlobalClass) {
+        match class {
+            GlobalClass::Allowed => {}
+            GlobalClass::Dangerous { reason } => self.finding(
+                FindingKind::DangerousGlobal,
+                Severity::Dangerous,
+                format!("dangerous global {module}.{name} ({reason:?})"),
+            ),
+            GlobalClass::Unknown => self.finding(
+                FindingKind::UnknownGlobal,
+                Severity::Unknown,
+                format!("global {module}.{name} is not on the allow-list"),
+            ),
+        }
+        self.globals.push(GlobalRef {
+            module,
+            name,
+            class,
+            offset: self.op_start,
+        });
+    }
+
+    fn text_global(&mut self) -> R<(String, String)> {
+        let module = self.utf8_line()?;
+        let name = self.utf8_line()?;
+        if module.is_empty() || name.is_empty() {
+            return Err(self.bad("empty module or name"));
+        }
+        Ok((module, name))
+    }
+
+    fn push_call(
+        &mut self,
+        kind: CallKind,
+        callee: NodeId,
+        args: NodeId,
+        kwargs: Option<NodeId>,
+    ) -> R<()> {
+        if let Value::Call(_) = self.value(callee) {
+            self.finding(
+                FindingKind::Note,
+                Severity::Unknown,
+                format!(
+                    "{} calls the result of another call (computed callable)",
+                    kind.opcode_name()
+                ),
+            );
+        }
+        let mut kids = vec![callee, args];
+        kids.extend(kwargs);
+        let d = self.container_depth(&kids);
+        let id = self.new_node(
+            Value::Call(Call {
+                kind,
+                callee,
+                args,
+                kwargs,
+                state: None,
+                list_items: Vec::new(),
+                dict_items: Vec::new(),
+            }),
+            d,
+        )?;
+        self.push(id)
+    }
+
+    fn add_str_bytes(&mut self, raw: &'a [u8], as_text: bool) -> R<()> {
+        self.charge(raw.len() as u64)?;
+        let v = if as_text {
+            Value::Str(
+                String::from_utf8(raw.to_vec()).map_err(|_| self.bad("invalid UTF-8 string"))?,
+            )
+        } else {
+            Value::Bytes(raw.to_vec())
+        };
+        self.push_value(v)
+    }
+
+    /// Protocol-0/1 `STRING`-family payload: ASCII becomes `Str` (Python 3's
+    /// default `encoding='ASCII'`), anything else `Bytes`.
+    fn add_py2_string(&mut self, raw: Vec<u8>) -> R<()> {
+        self.charge(raw.len() as u64)?;
+        let v = if raw.is_ascii() {
+            Value::Str(String::from_utf8(raw).map_err(|_| self.bad("non-ASCII string"))?)
+        } else {
+            Value::Bytes(raw)
+        };
+        self.push_value(v)
+    }
+
+    fn add_long_le(&mut self, bytes: &[u8]) -> R<()> {
+        if bytes.len() > self.opts.limits.max_long_bytes {
+            return Err(self.limit(LimitKind::LongBytes, self.opts.limits.max_long_bytes as u64));
+        }
+        self.charge(bytes.len() as u64)?;
+        self.push_value(long_value(bytes))
+    }
+
+    // ---- main loop ----------------------------------------------------------
+
+    fn exec<H: Hooks + ?Sized>(&mut self, hooks: &mut H) -> R<NodeId> {
+        if self.start >= self.input.len() {
+            if self.input.is_empty() {
+                return Err(PickleError::Empty);
+            }
+            return Err(PickleError::Truncated {
+                opcode: "opcode",
+                offset: self.start,
+                needed: 1,
+            });
+        }
+        loop {
+            if let Some(fe) = self.frame_end {
+                if self.pos >= fe {
+                    self.frame_end = None;
+                }
+            }
+            self.op_start = self.pos;
+            self.name = "opcode";
+            self.opcodes += 1;
+            if self.opcodes > self.opts.limits.max_opcodes {
+                return Err(self.limit(LimitKind::Opcodes, self.opts.limits.max_opcodes));
+            }
+            let code = self.u8()?;
+            self.name = op::name(code).ok_or(PickleError::UnknownOpcode {
+                byte: code,
+                offset: self.op_start,
+            })?;
+            if let Some(root) = self.step(code, hooks)? {
+                return Ok(root);
+            }
+        }
+    }
+
+    fn step<H: Hooks + ?Sized>(&mut self, code: u8, hooks: &mut H) -> R<Option<NodeId>> {
+        match code {
+            op::PROTO => {
+                let v = self.u8()?;
+                if self.op_start != self.start {
+                    return Err(PickleError::Proto {
+                        offset: self.op_start,
+                        message: "PROTO is not the first opcode".into(),
+                    });
+                }
+                if v > 5 {
+                    return Err(PickleError::Proto {
+                        offset: self.op_start,
+                        message: format!("unsupported protocol {v}"),
+                    });
+                }
+                self.protocol = v;
+            }
+            op::FRAME => {
+                let n = u64::from_le_bytes(self.arr::<8>()?);
+                if self.frame_end.is_some() {
+                    return Err(PickleError::Frame {
+                        opcode: self.name,
+                        offset: self.op_start,
+                        message: "FRAME inside an unfinished frame".into(),
+                    });
+                }
+                if self.protocol < 4 {
+                    return Err(PickleError::Frame {
+                        opcode: self.name,
+                        offset: self.op_start,
+                        message: format!("FRAME in protocol {}", self.protocol),
+                    });
+                }
+                let n = self.check_len(n)?;
+                self.frame_end = Some(self.pos + n);
+            }
+            op::STOP => return self.stop().map(Some),
+            op::MARK => {
+                if self.marks.len() >= self.opts.limits.max_nesting {
+                    return Err(self.limit(
+                        LimitKind::NestingDepth,
+                        self.opts.limits.max_nesting as u64,
+                    ));
+                }
+                self.marks.push(self.stack.len());
+            }
+            op::POP => {
+                if self.stack.len() > self.frame_base() {
+                    self.stack.pop();
+                } else if self.marks.pop().is_none() {
+                    return Err(self.underflow(1));
+                }
+            }
+            op::POP_MARK => {
+                self.pop_mark()?;
+            }
+            op::DUP => {
+                let t = self.top()?;
+                self.push(t)?;
+            }
+            // ---- constants
+            op::NONE => self.push_value(Value::None)?,
+            op::NEWTRUE => self.push_value(Value::Bool(true))?,
+            op::NEWFALSE => self.push_value(Value::Bool(false))?,
+            op::INT => {
+                let l = self.line()?;
+                let v = match l {
+                    b"00" => Value::Bool(false),
+                    b"01" => Value::Bool(true),
+                    _ => self.decimal(l)?,
+                };
+                self.push_value(v)?;
+            }
+            op::LONG => {
+                let mut l = self.line()?;
+                if let Some(s) = l.strip_suffix(b"L") {
+                    l = s;
+                }
+                let v = self.decimal(l)?;
+                self.push_value(v)?;
+            }
+            op::BININT => {
+                let v = i32::from_le_bytes(self.arr::<4>()?);
+                self.push_value(Value::Int(i64::from(v)))?;
+            }
+            op::BININT1 => {
+                let v = self.u8()?;
+                self.push_value(Value::Int(i64::from(v)))?;
+            }
+            op::BININT2 => {
+                let v = u16::from_le_bytes(self.arr::<2>()?);
+                self.push_value(Value::Int(i64::from(v)))?;
+            }
+            op::LONG1 => {
+                let n = self.u8()? as usize;
+                let b = self.take(n)?;
+                self.add_long_le(b)?;
+            }
+            op::LONG4 => {
+                let n = i32::from_le_bytes(self.arr::<4>()?);
+                let n = u64::try_from(n).map_err(|_| self.bad("negative LONG4 length"))?;
+                if n > self.opts.limits.max_long_bytes as u64 {
+                    return Err(
+                        self.limit(LimitKind::LongBytes, self.opts.limits.max_long_bytes as u64)
+                    );
+                }
+                let n = self.check_len(n)?;
+                let b = self.take(n)?;
+                self.add_long_le(b)?;
+            }
+            op::FLOAT => {
+                let l = self.line()?;
+                let s = std::str::from_utf8(l).map_err(|_| self.bad("non-ASCII float"))?;
+                let f: f64 = s.parse().map_err(|_| self.bad(format!("bad float {s:?}")))?;
+                self.push_value(Value::Float(f))?;
+            }
+            op::BINFLOAT => {
+                let f = f64::from_be_bytes(self.arr::<8>()?);
+                self.push_value(Value::Float(f))?;
+            }
+            // ---- strings and bytes
+            op::STRING => {
+                let l = self.line()?;
+                let raw = parse_quoted_string(l).map_err(|m| self.bad(m))?;
+                self.add_py2_string(raw)?;
+            }
+            op::BINSTRING => {
+                let n = i32::from_le_bytes(self.arr::<4>()?);
+                let n = u64::try_from(n).map_err(|_| self.bad("negative BINSTRING length"))?;
+                let n = self.check_len(n)?;
+                let b = self.take(n)?;
+                self.add_py2_string(b.to_vec())?;
+            }
+            op::SHORT_BINSTRING => {
+                let n = self.u8()? as usize;
+                let b = self.take(n)?;
+                self.add_py2_string(b.to_vec())?;
+            }
+            op::UNICODE => {
+                let l = self.line()?;
+                let s = raw_unicode_escape(l).map_err(|m| self.bad(m))?;
+                self.charge(s.len() as u64)?;
+                self.push_value(Value::Str(s))?;
+            }
+            op::BINUNICODE | op::BINBYTES => {
+                let n = u64::from(u32::from_le_bytes(self.arr::<4>()?));
+                let n = self.check_len(n)?;
+                let b = self.take(n)?;
+                self.add_str_bytes(b, code == op::BINUNICODE)?;
+            }
+            op::SHORT_BINUNICODE | op::SHORT_BINBYTES => {
+                let n = self.u8()? as usize;
+                let b = self.take(n)?;
+                self.add_str_bytes(b, code == op::SHORT_BINUNICODE)?;
+            }
+            op::BINUNICODE8 | op::BINBYTES8 | op::BYTEARRAY8 => {
+                let n = u64::from_le_bytes(self.arr::<8>()?);
+                let n = self.check_len(n)?;
+                let b = self.take(n)?;
+                if code == op::BYTEARRAY8 {
+                    self.charge(n as u64)?;
+                    self.push_value(Value::ByteArray(b.to_vec()))?;
+                } else {
+                    self.add_str_bytes(b, code == op::BINUNICODE8)?;
+                }
+            }
+            op::NEXT_BUFFER | op::READONLY_BUFFER => {
+                return Err(PickleError::Unsupported {
+                    opcode: self.name,
+                    offset: self.op_start,
+                    reason: "out-of-band buffers are not supported",
+                })
+            }
+            op::EXT1 | op::EXT2 | op::EXT4 => {
+                return Err(PickleError::Unsupported {
+                    opcode: self.name,
+                    offset: self.op_start,
+                    reason: "the copyreg extension registry is not supported",
+                })
+            }
+            // ---- containers
+            op::EMPTY_TUPLE => self.push_container(Value::Tuple(Vec::new()), &[])?,
+            op::EMPTY_LIST => self.push_container(Value::List(Vec::new()), &[])?,
+            op::EMPTY_DICT => self.push_container(Value::Dict(Vec::new()), &[])?,
+            op::EMPTY_SET => self.push_container(Value::Set(Vec::new()), &[])?,
+            op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
+                let n = usize::from(code - op::TUPLE1 + 1);
+                if self.stack.len() < self.frame_base() + n {
+                    return Err(self.underflow(n));
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.push_container(Value::Tuple(items.clone()), &items)?;
+            }
+            op::TUPLE => {
+                let items = self.pop_mark()?;
+                self.push_container(Value::Tuple(items.clone()), &items)?;
+            }
+            op::LIST => {
+                let items = self.pop_mark()?;
+                self.push_container(Value::List(items.clone()), &items)?;
+            }
+            op::FROZENSET => {
+                let items = self.pop_mark()?;
+                self.push_container(Value::FrozenSet(items.clone()), &items)?;
+            }
+            op::DICT => {
+                let items = self.pop_mark()?;
+                let pairs = self.pairs(&items)?;
+                self.push_container(Value::Dict(pairs), &items)?;
+            }
+            op::APPEND => {
+                let v = self.pop()?;
+                self.append(&[v])?;
+            }
+            op::APPENDS => {
+                let items = self.pop_mark()?;
+                self.append(&items)?;
+            }
+            op::SETITEM => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                self.setitems(&[k, v])?;
+            }
+            op::SETITEMS => {
+                let items = self.pop_mark()?;
+                self.setitems(&items)?;
+            }
+            op::ADDITEMS => {
+                let items = self.pop_mark()?;
+                let t = self.top()?;
+                self.charge(8 * items.len() as u64)?;
+                self.bump_depth(t, &items)?;
+                match self.graph.get_mut(t) {
+                    Some(Value::Set(s)) => s.extend(items),
+                    _ => return Err(self.bad_target(t)),
+                }
+            }
+            // ---- memo
+            op::PUT => {
+                let l = self.line()?;
+                let k = parse_u64(l).ok_or_else(|| self.bad("bad memo key"))?;
+                self.memo_put(k)?;
+            }
+            op::BINPUT => {
+                let k = u64::from(self.u8()?);
+                self.memo_put(k)?;
+            }
+            op::LONG_BINPUT => {
+                let k = u64::from(u32::from_le_bytes(self.arr::<4>()?));
+                self.memo_put(k)?;
+            }
+            op::MEMOIZE => {
+                let k = self.memo.len() as u64;
+                self.memo_put(k)?;
+            }
+            op::GET => {
+                let l = self.line()?;
+                let k = parse_u64(l).ok_or_else(|| self.bad("bad memo key"))?;
+                self.memo_get(k)?;
+            }
+            op::BINGET => {
+                let k = u64::from(self.u8()?);
+                self.memo_get(k)?;
+            }
+            op::LONG_BINGET => {
+                let k = u64::from(u32::from_le_bytes(self.arr::<4>()?));
+                self.memo_get(k)?;
+            }
+            // ---- globals and calls
+            op::GLOBAL => {
+                let (m, n) = self.text_global()?;
+                let id = self.add_global(m, n)?;
+                self.push(id)?;
+            }
+            op::STACK_GLOBAL => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let id = match (self.value(module), self.value(name)) {
+                    (Value::Str(m), Value::Str(n)) => {
+                        let (m, n) = (m.clone(), n.clone());
+                        self.add_global(m, n)?
+                    }
+                    (mv, nv) => {
+                        let m = format!("<dynamic {}>", mv.type_name());
+                        let n = format!("<dynamic {}>", nv.type_name());
+                        self.finding(
+                            FindingKind::DynamicGlobal,
+                            Severity::Dangerous,
+                            format!("STACK_GLOBAL operands are not string constants ({m}, {n})"),
+                        );
+                        self.record_global(
+                            m.clone(),
+                            n.clone(),
+                            GlobalClass::Dangerous {
+                                reason: crate::classify::DangerReason::DynamicName,
+                            },
+                        );
+                        self.new_node(Value::Global { module: m, name: n }, 0)?
+                    }
+                };
+                self.push(id)?;
+            }
+            op::INST => {
+                let (m, n) = self.text_global()?;
+                let cls = self.add_global(m, n)?;
+                let items = self.pop_mark()?;
+                let args = self.tuple_node(items)?;
+                self.push_call(CallKind::Inst, cls, args, None)?;
+            }
+            op::OBJ => {
+                let mut items = self.pop_mark()?;
+                if items.is_empty() {
+                    return Err(self.underflow(1));
+                }
+                let cls = items.remove(0);
+                self.expect_callable(cls)?;
+                let args = self.tuple_node(items)?;
+                self.push_call(CallKind::Obj, cls, args, None)?;
+            }
+            op::REDUCE => {
+                let args = self.pop()?;
+                let f = self.pop()?;
+                self.expect_tuple(args)?;
+                self.expect_callable(f)?;
+                self.push_call(CallKind::Reduce, f, args, None)?;
+            }
+            op::NEWOBJ => {
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                self.expect_tuple(args)?;
+                self.expect_callable(cls)?;
+                self.push_call(CallKind::NewObj, cls, args, None)?;
+            }
+            op::NEWOBJ_EX => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                if !matches!(self.value(kwargs), Value::Dict(_)) {
+                    return Err(self.type_err("dict", kwargs));
+                }
+                self.expect_tuple(args)?;
+                self.expect_callable(cls)?;
+                self.push_call(CallKind::NewObjEx, cls, args, Some(kwargs))?;
+            }
+            op::BUILD => {
+                let state = self.pop()?;
+                let obj = self.top()?;
+                self.bump_depth(obj, &[state])?;
+                match self.graph.get_mut(obj) {
+                    Some(Value::Call(c)) if c.state.is_none() => c.state = Some(state),
+                    Some(Value::Call(_)) => {
+                        return Err(PickleError::BadTarget {
+                            opcode: self.name,
+                            offset: self.op_start,
+                            target: "object already built",
+                        })
+                    }
+                    _ => return Err(self.bad_target(obj)),
+                }
+                let n = hooks
+                    .after_build(&self.graph, obj, self.input, self.pos)
+                    .map_err(|source| PickleError::Hook {
+                        opcode: self.name,
+                        offset: self.op_start,
+                        source,
+                    })?;
+                if n > 0 {
+                    if let Some(fe) = self.frame_end {
+                        if fe != self.pos {
+                            return Err(PickleError::Frame {
+                                opcode: self.name,
+                                offset: self.op_start,
+                                message: "raw data inside an unfinished frame".into(),
+                            });
+                        }
+                        self.frame_end = None;
+                    }
+                    let n = self.check_len(n as u64)?;
+                    self.pos += n;
+                }
+            }
+            op::PERSID => {
+                let l = self.line()?;
+                if !l.is_ascii() {
+                    return Err(self.bad("non-ASCII persistent id"));
+                }
+                self.add_str_bytes(l, true)?;
+                self.persistent(hooks)?;
+            }
+            op::BINPERSID => self.persistent(hooks)?,
+            _ => {
+                return Err(PickleError::UnknownOpcode {
+                    byte: code,
+                    offset: self.op_start,
+                })
+            }
+        }
+        Ok(None)
+    }
+
+    fn persistent<H: Hooks + ?Sized>(&mut self, hooks: &mut H) -> R<()> {
+        let pid = self.pop()?;
+        hooks
+            .persistent_load(&self.graph, pid, self.op_start)
+            .map_err(|source| PickleError::Hook {
+                opcode: self.name,
+                offset: self.op_start,
+                source,
+            })?;
+        let d = self.container_depth(&[pid]);
+        let id = self.new_node(Value::PersistentRef(pid), d)?;
+        self.push(id)
+    }
+
+    fn tuple_node(&mut self, items: Vec<NodeId>) -> R<NodeId> {
+        self.charge(8 * items.len() as u64)?;
+        let d = self.container_depth(&items);
+        self.new_node(Value::Tuple(items), d)
+    }
+
+    fn pairs(&self, items: &[NodeId]) -> R<Vec<(NodeId, NodeId)>> {
+        if items.len() % 2 != 0 {
+            return Err(self.bad("odd number of items for a dict"));
+        }
+        Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+    }
+
+    fn append(&mut self, items: &[NodeId]) -> R<()> {
+        let t = self.top()?;
+        self.charge(8 * items.len() as u64)?;
+        self.bump_depth(t, items)?;
+        match self.graph.get_mut(t) {
+            Some(Value::List(l)) => l.extend_from_slice(items),
+            Some(Value::Call(c)) => c.list_items.extend_from_slice(items),
+            _ => return Err(self.bad_target(t)),
+        }
+        Ok(())
+    }
+
+    fn setitems(&mut self, items: &[NodeId]) -> R<()> {
+        let t = self.top()?;
+        let pairs = self.pairs(items)?;
+        self.charge(8 * items.len() as u64)?;
+        self.bump_depth(t, items)?;
+        match self.graph.get_mut(t) {
+            Some(Value::Dict(d)) => d.extend(pairs),
+            Some(Value::Call(c)) => c.dict_items.extend(pairs),
+            _ => return Err(self.bad_target(t)),
+        }
+        Ok(())
+    }
+
+    fn decimal(&self, l: &[u8]) -> R<Value> {
+        let max_digits = self.opts.limits.max_long_bytes.saturating_mul(3);
+        if l.len() > max_digits + 1 {
+            return Err(self.limit(LimitKind::LongBytes, self.opts.limits.max_long_bytes as u64));
+        }
+        parse_decimal(l).ok_or_else(|| self.bad("bad decimal integer"))
+    }
+
+    fn stop(&mut self) -> R<NodeId> {
+        if let Some(fe) = self.frame_end {
+            if fe != self.pos {
+                return Err(PickleError::Frame {
+                    opcode: self.name,
+                    offset: self.op_start,
+                    message: format!("STOP at offset {} before the frame end {fe}", self.op_start),
+                });
+            }
+        }
+        if self.stack.len() != 1 || !self.marks.is_empty() {
+            return Err(PickleError::StopStack {
+                offset: self.op_start,
+                items: self.stack.len(),
+                marks: self.marks.len(),
+            });
+        }
+        let root = self.stack[0];
+        let reach = self.graph.reachable(root);
+        let profile = self.opts.profile;
+        let mut side = Vec::new();
+        for (i, node) in self.graph.nodes().iter().enumerate() {
+            if reach.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Value::Call(c) = &node.value {
+                let (desc, allowed) = match self.graph.as_global(c.callee) {
+                    Some((m, n)) => (format!("{m}.{n}"), profile.allows(m, n)),
+                    None => ("<computed callable>".to_string(), false),
+                };
+                side.push((node.offset, c.kind, desc, allowed));
+            }
+        }
+        for (offset, kind, desc, allowed) in side {
+            self.findings.push(Finding {
+                offset,
+                kind: FindingKind::SideEffectCall,
+                severity: if allowed {
+                    Severity::Info
+                } else {
+                    Severity::Dangerous
+                },
+                message: format!(
+                    "{} of {desc} is discarded: its result never reaches the root object",
+                    kind.opcode_name()
+                ),
+            });
+        }
+        Ok(root)
+    }
+}
+
+fn long_value(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        return Value::Int(0);
+    }
+    if bytes.len() <= 8 {
+        let neg = bytes[bytes.len() - 1] & 0x80 != 0;
+        let mut buf = if neg { [0xffu8; 8] } else { [0u8; 8] };
+        buf[..bytes.len()].copy_from_slice(bytes);
+        return Value::Int(i64::from_le_bytes(buf));
+    }
+    // Normalise: drop redundant sign bytes, then fit into i64 if possible.
+    let mut v = bytes.to_vec();
+    while v.len() > 1 {
+        let last = v[v.len() - 1];
+        let prev_sign = v[v.len() - 2] & 0x80;
+        if (last == 0 && prev_sign == 0) || (last == 0xff && prev_sign != 0) {
+            v.pop();
+        } else {
+            break;
+        }
+    }
+    if v.len() <= 8 {
+        return long_value(&v);
+    }
+    Value::BigInt(v)
+}
+
+fn parse_u64(l: &[u8]) -> Option<u64> {
+    if l.is_empty() || l.len() > 20 || !l.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(l).ok()?.parse().ok()
+}
+
+/// Strict decimal integer (optional sign, ASCII digits) to a value.
+fn parse_decimal(l: &[u8]) -> Option<Value> {
+    let (neg, digits) = match l.first() {
+        Some(b'-') => (true, &l[1..]),
+        Some(b'+') => (false, &l[1..]),
+        _ => (false, l),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if let Ok(v) = std::str::from_utf8(l).ok()?.parse::<i64>() {
+        return Some(Value::Int(v));
+    }
+    // Magnitude as little-endian base-256, then two's complement.
+    let mut mag: Vec<u8> = vec![0];
+    for &d in digits {
+        let mut carry = u32::from(d - b'0');
+        for b in mag.iter_mut() {
+            let x = u32::from(*b) * 10 + carry;
+            *b = (x & 0xff) as u8;
+            carry = x >> 8;
+        }
+        while carry > 0 {
+            mag.push((carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    mag.push(0); // sign byte
+    if neg {
+        let mut carry = 1u16;
+        for b in mag.iter_mut() {
+            let x = u16::from(!*b) + carry;
+            *b = (x & 0xff) as u8;
+            carry = x >> 8;
+        }
+    }
+    Some(long_value(&mag))
+}
+
+/// Parse a protocol-0 `STRING` operand: quoted with `'` or `"`, Python escapes.
+fn parse_quoted_string(l: &[u8]) -> Result<Vec<u8>, String> {
+    if l.len() < 2 || l[0] != l[l.len() - 1] || !(l[0] == b'\'' || l[0] == b'"') {
+        return Err("the STRING operand must be quoted".into());
+    }
+    let body = &l[1..l.len() - 1];
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let c = body[i];
+        i += 1;
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = body.get(i) else {
+            return Err("trailing backslash in STRING".into());
+        };
+        i += 1;
+        match e {
+            b'\\' => out.push(b'\\'),
+            b'\'' => out.push(b'\''),
+            b'"' => out.push(b'"'),
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'v' => out.push(11),
+            b'x' => {
+                let h = body.get(i..i + 2).ok_or("short \\x escape")?;
+                let s = std::str::from_utf8(h).map_err(|_| "bad \\x escape")?;
+                out.push(u8::from_str_radix(s, 16).map_err(|_| "bad \\x escape")?);
+                i += 2;
+            }
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                let mut k = 0;
+                while k < 2 {
+                    match body.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                            k += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push((v & 0xff) as u8);
+            }
+            _ => return Err(format!("unknown escape \\{}", e as char)),
+        }
+    }
+    Ok(out)
+}
+
+/// Decode `raw-unicode-escape` (protocol-0 `UNICODE`): bytes are Latin-1
+/// characters except `\uXXXX` and `\UXXXXXXXX`.
+fn raw_unicode_escape(l: &[u8]) -> Result<String, String> {
+    let mut out = String::with_capacity(l.len());
+    let mut i = 0;
+    while i < l.len() {
+        let c = l[i];
+        if c == b'\\' && matches!(l.get(i + 1), Some(b'u') | Some(b'U')) {
+            // An odd number of preceding backslashes is not tracked by the
+            // codec either: it treats every `\u` as an escape.
+            let n = if l[i + 1] == b'u' { 4 } else { 8 };
+            let h = l.get(i + 2..i + 2 + n).ok_or("truncated \\u escape")?;
+            let s = std::str::from_utf8(h).map_err(|_| "bad \\u escape")?;
+            let v = u32::from_str_radix(s, 16).map_err(|_| "bad \\u escape")?;
+            out.push(char::from_u32(v).ok_or("\\u escape is not a valid character")?);
+            i += 2 + n;
+        } else {
+            out.push(char::from(c));
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_big() {
+        assert_eq!(parse_decimal(b"-5"), Some(Value::Int(-5)));
+        // 2**64 = 0x1_0000_0000_0000_0000
+        assert_eq!(
+            parse_decimal(b"18446744073709551616"),
+            Some(Value::BigInt(vec![0, 0, 0, 0, 0, 0, 0, 0, 1]))
+        );
+        assert_eq!(
+            parse_decimal(b"-18446744073709551616"),
+            Some(Value::BigInt(vec![0, 0, 0, 0, 0, 0, 0, 0, 0xff]))
+        );
+        assert_eq!(parse_decimal(b"1 "), None);
+        assert_eq!(parse_decimal(b""), None);
+    }
+
+    #[test]
+    fn long_le() {
+        assert_eq!(long_value(&[0xff]), Value::Int(-1));
+        assert_eq!(long_value(&[0x80, 0x00]), Value::Int(128));
+        assert_eq!(long_value(&[]), Value::Int(0));
+    }
+
+    #[test]
+    fn quoted() {
+        assert_eq!(parse_quoted_string(b"'a\\nb'").unwrap(), b"a\nb");
+        assert_eq!(parse_quoted_string(b"\"\\x41\\101\"").unwrap(), b"AA");
+        assert!(parse_quoted_string(b"'abc").is_err());
+    }
+}

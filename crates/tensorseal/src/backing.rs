@@ -1,0 +1,85 @@
+//! Where a file's bytes live: a read-only map, or owned memory aligned like the map.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+
+/// 64-byte blocks give owned copies the same alignment guarantees as a map, so
+/// typed views work identically in both modes.
+#[derive(Clone, Copy, Pod, Zeroable)]
+#[repr(C, align(64))]
+pub(crate) struct Block([u8; 64]);
+
+pub(crate) enum Backing {
+    Map(memmap2::Mmap),
+    Owned { blocks: Vec<Block>, len: usize },
+}
+
+impl Backing {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Owned { blocks, len } => &bytemuck::cast_slice(blocks)[..*len],
+        }
+    }
+
+    #[allow(unsafe_code)]
+    pub(crate) fn map(path: &Path) -> Result<Backing> {
+        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        // SAFETY: the map is read-only and private to this process. If another
+        // process truncates or rewrites the file while it is mapped, reads may see
+        // the new bytes or fault; that is why copy mode exists, and why the docs
+        // of `OpenOptions::copy` say to use it for files that others may change.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mmap", e))?;
+        Ok(Backing::Map(map))
+    }
+
+    pub(crate) fn read(path: &Path) -> Result<Backing> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        let len = usize::try_from(len)
+            .map_err(|_| Error::io(path, "read", std::io::Error::other("file too large")))?;
+        let mut b = Backing::zeroed(len);
+        if let Backing::Owned { blocks, len } = &mut b {
+            let buf = &mut bytemuck::cast_slice_mut::<Block, u8>(blocks)[..*len];
+            file.read_exact(buf)
+                .map_err(|e| Error::io(path, "read", e))?;
+            // A file that grew while being read is not the file we measured.
+            let mut probe = [0u8; 1];
+            if file
+                .read(&mut probe)
+                .map_err(|e| Error::io(path, "read", e))?
+                != 0
+            {
+                return Err(Error::io(
+                    path,
+                    "read",
+                    std::io::Error::other("file changed size while being read"),
+                ));
+            }
+        }
+        Ok(b)
+    }
+
+    pub(crate) fn copy_of(bytes: &[u8]) -> Backing {
+        let mut b = Backing::zeroed(bytes.len());
+        if let Backing::Owned { blocks, len } = &mut b {
+            bytemuck::cast_slice_mut::<Block, u8>(blocks)[..*len].copy_from_slice(bytes);
+        }
+        b
+    }
+
+    fn zeroed(len: usize) -> Backing {
+        Backing::Owned {
+            blocks: vec![Block([0; 64]); len.div_ceil(64)],
+            len,
+        }
+    }
+}

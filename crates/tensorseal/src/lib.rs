@@ -1,0 +1,42 @@
+//! tensorseal: sealed model-weight containers.
+//!
+//! A container holds tensors aligned for zero-copy memory mapping, a versioned
+//! binary manifest covered by a digest, a SHA-256 digest per slice, and room for
+//! signatures and per-slice encryption (see `formats/SPEC.md`). This crate is
+//! what applications link: the [`Model`] reader, the streaming [`Writer`], the
+//! verification [`Policy`] and safetensors interop.
+//!
+//! ```
+//! use tensorseal::{Dtype, Model, ModelInfo, Policy, WriteOptions, Writer};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("tiny.tseal");
+//! let info = ModelInfo { model_id: "tiny".into(), version: 1, ..ModelInfo::default() };
+//! let mut w = Writer::create(&path, info, WriteOptions::default())?;
+//! w.add("w", Dtype::F32, &[2], bytemuck::cast_slice(&[1.0f32, 2.0]))?;
+//! w.finish()?;
+//!
+//! // Unsigned files open only when the policy says so explicitly.
+//! let model = Model::open(&path, &Policy::allow_unsigned())?;
+//! assert_eq!(model.tensor("w")?.as_slice::<f32>()?, &[1.0, 2.0]);
+//! assert!(Model::open(&path, &Policy::require_signature()).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod backing;
+mod error;
+mod policy;
+mod reader;
+mod safetensors_io;
+mod writer;
+
+pub use error::{Error, ErrorKind, Result};
+pub use policy::{Policy, Verification};
+pub use reader::{Element, Model, OpenOptions, TensorView};
+pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
+pub use writer::{SlicePolicy, WriteOptions, Writer};
+
+pub use tensorseal_format as format;
+pub use tensorseal_format::{Dtype, Manifest, MetaValue, ModelInfo, Producer, Source, TensorInfo};

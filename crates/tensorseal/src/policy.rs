@@ -1,0 +1,54 @@
+//! What a reader accepts.
+
+use tensorseal_format::Limits;
+
+/// When slice digests are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verification {
+    /// Every slice at open, in parallel.
+    #[default]
+    Eager,
+    /// Each slice once, on first access of one of its tensors (thread-safe).
+    Lazy,
+}
+
+/// The trust policy a file must satisfy to open.
+///
+/// The default requires a signature; unsigned files open only under
+/// [`Policy::allow_unsigned`], which a caller must ask for by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    allow_unsigned: bool,
+    limits: Limits,
+}
+
+impl Policy {
+    /// The default policy: a signature is required.
+    pub fn require_signature() -> Self {
+        Policy::default()
+    }
+
+    /// A policy that also opens unsigned files (integrity is still checked).
+    pub fn allow_unsigned() -> Self {
+        Policy {
+            allow_unsigned: true,
+            ..Policy::default()
+        }
+    }
+
+    /// Whether unsigned files are accepted.
+    pub fn allows_unsigned(&self) -> bool {
+        self.allow_unsigned
+    }
+
+    /// Lowers the decoding limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The decoding limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}

@@ -1,0 +1,372 @@
+//! The streaming writer: tensors go to disk one at a time, each byte written once,
+//! and the file appears at its destination only when complete (atomic commit).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tensorseal_format::{
+    align_up, Dtype, Footer, Limits, Manifest, ModelInfo, Preamble, Producer, Slice, TensorInfo,
+    DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
+};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How tensors are grouped into slices (the unit of verification, encryption and grants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlicePolicy {
+    /// One slice per tensor: finest lazy verification and grants.
+    #[default]
+    PerTensor,
+    /// Consecutive tensors share a slice while it stays within this many bytes
+    /// (a larger tensor gets a slice of its own).
+    MaxBytes(u64),
+    /// One slice until the caller calls [`Writer::break_slice`].
+    Manual,
+}
+
+/// Options for [`Writer::create`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Slicing policy.
+    pub slicing: SlicePolicy,
+    /// Replace an existing destination. Off by default.
+    pub overwrite: bool,
+}
+
+struct OpenSlice {
+    offset: u64,
+    first_tensor: u32,
+    hasher: Sha256,
+}
+
+/// Writes a container tensor by tensor.
+///
+/// ```no_run
+/// use tensorseal::{Writer, WriteOptions, ModelInfo, Dtype};
+/// let info = ModelInfo { model_id: "demo".into(), version: 1, ..ModelInfo::default() };
+/// let mut w = Writer::create("model.tseal", info, WriteOptions::default())?;
+/// w.add("bias", Dtype::F32, &[2], &[0u8; 8])?;
+/// w.finish()?;
+/// # Ok::<(), tensorseal::Error>(())
+/// ```
+pub struct Writer {
+    dest: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    out: BufWriter<File>,
+    pos: u64,
+    info: ModelInfo,
+    options: WriteOptions,
+    slices: Vec<Slice>,
+    tensors: Vec<TensorInfo>,
+    names: HashSet<String>,
+    current: Option<OpenSlice>,
+    limits: Limits,
+    poisoned: bool,
+}
+
+impl Writer {
+    /// Starts a container that will appear at `dest` when [`Writer::finish`] succeeds.
+    /// Until then `dest` is untouched; the bytes go to a temporary file beside it.
+    pub fn create(
+        dest: impl AsRef<Path>,
+        mut info: ModelInfo,
+        options: WriteOptions,
+    ) -> Result<Writer> {
+        let dest = dest.as_ref().to_path_buf();
+        if !options.overwrite && dest.exists() {
+            return Err(Error::at(&dest, ErrorKind::Exists));
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".tensorseal-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, "create temporary file", e))?;
+        let file = tmp
+            .as_file()
+            .try_clone()
+            .map_err(|e| Error::io(tmp.path(), "clone handle", e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut head = vec![0u8; DATA_OFFSET as usize];
+        head[..PREAMBLE_LEN as usize].copy_from_slice(&Preamble::CURRENT.encode());
+        out.write_all(&head)
+            .map_err(|e| Error::io(tmp.path(), "write", e))?;
+        if info.producer.tool.is_empty() {
+            info.producer = Producer {
+                tool: "tensorseal".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            };
+        }
+        if info.created == 0 {
+            info.created = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+        }
+        Ok(Writer {
+            dest,
+            tmp,
+            out,
+            pos: DATA_OFFSET,
+            info,
+            options,
+            slices: Vec::new(),
+            tensors: Vec::new(),
+            names: HashSet::new(),
+            current: None,
+            limits: Limits::V1,
+            poisoned: false,
+        })
+    }
+
+    /// Appends a tensor from memory.
+    pub fn add(&mut self, name: &str, dtype: Dtype, shape: &[u64], data: &[u8]) -> Result<()> {
+        self.add_from_reader(name, dtype, shape, data)
+    }
+
+    /// Appends a tensor whose bytes (little-endian, C order) come from `reader`, which
+    /// must yield exactly the byte length that dtype and shape imply. Memory stays
+    /// bounded by one 64 KiB buffer.
+    pub fn add_from_reader(
+        &mut self,
+        name: &str,
+        dtype: Dtype,
+        shape: &[u64],
+        reader: impl Read,
+    ) -> Result<()> {
+        if self.poisoned {
+            return Err(invalid(
+                "an earlier write failed; this writer can only be dropped",
+            ));
+        }
+        let length = self.check_entry(name, dtype, shape)?;
+        let r = self.stream(name, dtype, shape, length, reader);
+        self.poisoned = r.is_err();
+        r
+    }
+
+    fn stream(
+        &mut self,
+        name: &str,
+        dtype: Dtype,
+        shape: &[u64],
+        length: u64,
+        mut reader: impl Read,
+    ) -> Result<()> {
+        let split = match (self.options.slicing, &self.current) {
+            (_, None) => false,
+            (SlicePolicy::PerTensor, Some(_)) => true,
+            (SlicePolicy::MaxBytes(max), Some(s)) => {
+                let start = align_up(self.pos).unwrap_or(u64::MAX);
+                start.saturating_add(length) - s.offset > max
+            }
+            (SlicePolicy::Manual, Some(_)) => false,
+        };
+        if split {
+            self.break_slice()?;
+        }
+        let aligned = align_up(self.pos).ok_or_else(|| invalid("file too large"))?;
+        let pad = vec![0u8; (aligned - self.pos) as usize];
+        self.write(&pad)?;
+        let slice = match &mut self.current {
+            Some(s) => {
+                s.hasher.update(&pad);
+                s
+            }
+            None => self.current.insert(OpenSlice {
+                offset: aligned,
+                first_tensor: self.tensors.len() as u32,
+                hasher: Sha256::new(),
+            }),
+        };
+        let mut hasher = std::mem::take(&mut slice.hasher);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut copied = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| {
+                Error::new(ErrorKind::Io {
+                    op: "read tensor data",
+                    source: e,
+                })
+            })?;
+            if n == 0 {
+                break;
+            }
+            copied += n as u64;
+            if copied > length {
+                return Err(invalid(format!(
+                    "tensor {name:?}: data is longer than the {length} bytes its dtype and shape imply"
+                )));
+            }
+            hasher.update(&buf[..n]);
+            self.write(&buf[..n])?;
+        }
+        if copied != length {
+            return Err(invalid(format!(
+                "tensor {name:?}: {copied} bytes of data, dtype and shape imply {length}"
+            )));
+        }
+        if let Some(s) = &mut self.current {
+            s.hasher = hasher;
+        }
+        let slice = self.slices.len() as u32;
+        self.tensors.push(TensorInfo {
+            name: name.to_owned(),
+            dtype,
+            shape: shape.to_vec(),
+            slice,
+            offset: aligned,
+            length,
+        });
+        self.names.insert(name.to_owned());
+        Ok(())
+    }
+
+    fn check_entry(&self, name: &str, dtype: Dtype, shape: &[u64]) -> Result<u64> {
+        if name.is_empty() {
+            return Err(invalid("tensor name is empty"));
+        }
+        if name.len() as u64 > self.limits.max_name_bytes {
+            return Err(invalid(format!(
+                "tensor name longer than {} bytes",
+                self.limits.max_name_bytes
+            )));
+        }
+        if self.names.contains(name) {
+            return Err(invalid(format!("duplicate tensor name {name:?}")));
+        }
+        if shape.len() as u64 > self.limits.max_rank {
+            return Err(invalid(format!(
+                "tensor {name:?}: rank over {}",
+                self.limits.max_rank
+            )));
+        }
+        if self.tensors.len() as u64 >= self.limits.max_tensors {
+            return Err(invalid("too many tensors"));
+        }
+        shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .and_then(|n| dtype.byte_len(n))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "tensor {name:?}: shape {shape:?} overflows or is not whole bytes for {dtype}"
+                ))
+            })
+    }
+
+    /// Ends the current slice; the next tensor starts a new one.
+    pub fn break_slice(&mut self) -> Result<()> {
+        if let Some(s) = self.current.take() {
+            self.slices.push(Slice {
+                offset: s.offset,
+                length: self.pos - s.offset,
+                sha256: s.hasher.finalize().into(),
+                encryption: None,
+                tags_offset: 0,
+                first_tensor: s.first_tensor,
+                tensor_count: self.tensors.len() as u32 - s.first_tensor,
+            });
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io(self.tmp.path(), "write", e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the manifest and footer, syncs, and renames the file into place
+    /// (then syncs the directory). Returns the manifest written.
+    pub fn finish(mut self) -> Result<Manifest> {
+        if self.poisoned {
+            return Err(invalid(
+                "an earlier write failed; nothing was written to the destination",
+            ));
+        }
+        self.break_slice()?;
+        let manifest = Manifest {
+            model: std::mem::take(&mut self.info),
+            encryption: None,
+            slices: std::mem::take(&mut self.slices),
+            tensors: std::mem::take(&mut self.tensors),
+        };
+        let bytes = manifest.encode();
+        // Decoding what we wrote catches a writer bug before it reaches a user.
+        Manifest::decode(&bytes, self.pos, &self.limits)
+            .map_err(|e| invalid(format!("internal error, manifest does not validate: {e}")))?;
+        let footer = Footer {
+            manifest_offset: self.pos,
+            manifest_len: bytes.len() as u64,
+            signatures_len: 0,
+            recipients_len: 0,
+            manifest_sha256: Sha256::digest(&bytes).into(),
+            blocks_sha256: Sha256::digest([]).into(),
+            major: MAJOR,
+            minor: MINOR,
+        };
+        self.write(&bytes)?;
+        self.write(&footer.encode())?;
+        let Writer {
+            dest,
+            tmp,
+            out,
+            options,
+            ..
+        } = self;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(tmp.path(), "write", e.into_error()))?;
+        commit(file, tmp, &dest, options.overwrite)?;
+        Ok(manifest)
+    }
+}
+
+/// Syncs `file`, renames `tmp` to `dest` and syncs the directory, so that after a
+/// crash `dest` holds either its old content or the complete new file.
+pub(crate) fn commit(
+    file: File,
+    tmp: tempfile::NamedTempFile,
+    dest: &Path,
+    overwrite: bool,
+) -> Result<()> {
+    file.sync_all()
+        .map_err(|e| Error::io(tmp.path(), "fsync", e))?;
+    drop(file);
+    let persisted = if overwrite {
+        tmp.persist(dest)
+    } else {
+        tmp.persist_noclobber(dest)
+    };
+    persisted.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::at(dest, ErrorKind::Exists)
+        } else {
+            Error::io(dest, "rename into place", e.error)
+        }
+    })?;
+    sync_parent(dest)
+}
+
+fn sync_parent(dest: &Path) -> Result<()> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "fsync directory", e))
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Invalid(msg.into()))
+}
