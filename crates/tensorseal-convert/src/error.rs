@@ -47,6 +47,25 @@ pub enum ConvertError {
         /// The error.
         source: LayoutError,
     },
+    /// The pickle machine refused the stream (structure, limits, globals).
+    #[error("pickle in {structure}: {source}")]
+    Pickle {
+        /// Which pickle (e.g. `data.pkl`, `legacy object pickle`).
+        structure: String,
+        /// The error.
+        source: tensorseal_pickle::PickleError,
+    },
+    /// The pickle parsed but inspection found something that forbids
+    /// conversion (side-effect-only call, frame violation, ...).
+    #[error("pickle in {structure}: refused at offset {offset}: {message}")]
+    Unsafe {
+        /// Which pickle.
+        structure: String,
+        /// Offset of the finding.
+        offset: usize,
+        /// The finding's message.
+        message: String,
+    },
     /// A global outside the allow-list for this format.
     #[error("pickle in {structure}: global {global} is not allowed ({class}); refused")]
     Global {

@@ -22,6 +22,12 @@ pub trait TensorRecogniser {
     fn is_tensor(&self, graph: &Graph, id: NodeId) -> bool;
     /// Build the plan for a tensor node (validating its arguments).
     fn plan(&mut self, graph: &Graph, id: NodeId, path: &str) -> Result<Self::Plan, ConvertError>;
+    /// A format-specific metadata rendering of a node (numpy scalars,
+    /// dtypes), or `None` for the generic one.
+    fn meta_value(&self, graph: &Graph, id: NodeId) -> Option<MetaValue> {
+        let _ = (graph, id);
+        None
+    }
 }
 
 /// Result of a walk.
@@ -180,7 +186,7 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
             return Ok(());
         }
         if !self.holds_tensor.get(id.index()).copied().unwrap_or(false) {
-            let v = self.to_meta(id, &path, 0)?;
+            let v = self.meta_of(id, &path, 0)?;
             self.claim(id, &path)?;
             self.out.metadata.push((path, v));
             return Ok(());
@@ -305,12 +311,15 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
     }
 
     /// Convert a tensor-free sub-graph to a metadata value.
-    fn to_meta(&mut self, id: NodeId, path: &str, depth: usize) -> Result<MetaValue, ConvertError> {
+    fn meta_of(&mut self, id: NodeId, path: &str, depth: usize) -> Result<MetaValue, ConvertError> {
         self.spend(id, path)?;
         if depth > MAX_META_DEPTH {
             return Err(self.err(id, path, "metadata nesting too deep (or cyclic)"));
         }
         let graph = self.graph;
+        if let Some(m) = self.rec.meta_value(graph, id) {
+            return Ok(m);
+        }
         let v = graph
             .get(id)
             .ok_or_else(|| self.err(id, path, "dangling node id"))?;
@@ -325,7 +334,7 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
             Value::Tuple(items) | Value::List(items) | Value::Set(items) | Value::FrozenSet(items) => {
                 let mut out = Vec::with_capacity(items.len().min(1024));
                 for &c in items {
-                    out.push(self.to_meta(c, path, depth + 1)?);
+                    out.push(self.meta_of(c, path, depth + 1)?);
                 }
                 MetaValue::List(out)
             }
@@ -343,14 +352,14 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
                 let mut entries = vec![("__class__".to_owned(), MetaValue::Str(class))];
                 let (args, state, list_items, dict_items) =
                     (c.args, c.state, c.list_items.clone(), c.dict_items.clone());
-                entries.push(("__args__".into(), self.to_meta(args, path, depth + 1)?));
+                entries.push(("__args__".into(), self.meta_of(args, path, depth + 1)?));
                 if let Some(s) = state {
-                    entries.push(("__state__".into(), self.to_meta(s, path, depth + 1)?));
+                    entries.push(("__state__".into(), self.meta_of(s, path, depth + 1)?));
                 }
                 if !list_items.is_empty() {
                     let mut l = Vec::new();
                     for c in list_items {
-                        l.push(self.to_meta(c, path, depth + 1)?);
+                        l.push(self.meta_of(c, path, depth + 1)?);
                     }
                     entries.push(("__items__".into(), MetaValue::List(l)));
                 }
@@ -381,7 +390,7 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
         let mut out = Vec::with_capacity(items.len().min(1024));
         for &(k, v) in items {
             let key = self.key_string(k, path)?;
-            out.push((key, self.to_meta(v, path, depth + 1)?));
+            out.push((key, self.meta_of(v, path, depth + 1)?));
         }
         Ok(MetaValue::Map(out))
     }

@@ -210,8 +210,8 @@ impl View {
         let mut idx = vec![0u64; outer_rank];
         loop {
             let mut elem = self.offset;
-            for d in 0..outer_rank {
-                elem += idx[d] * self.stride[d];
+            for (&i, &st) in idx.iter().zip(&self.stride) {
+                elem += i * st;
             }
             let s = elem as usize * itemsize;
             out.extend_from_slice(&storage[s..s + run]);

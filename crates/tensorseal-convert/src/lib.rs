@@ -36,10 +36,12 @@
 pub mod compress;
 pub mod detect;
 pub mod error;
-
+pub mod graph;
+pub mod joblib;
 pub mod layout;
 pub mod model;
 pub mod npy;
+pub mod torch;
 pub mod zip;
 
 pub use compress::Compression;
@@ -110,8 +112,8 @@ pub fn import_with<'a>(
             import_npz(data, opts, visit)?;
             Vec::new()
         }
-        Format::TorchZip => unimplemented!(),
-        Format::TorchLegacy => unimplemented!(),
+        Format::TorchZip => torch::import_zip(data, opts, visit)?,
+        Format::TorchLegacy => torch::import_legacy(data, opts, visit)?,
         Format::TorchScript => {
             // Report the member that makes it TorchScript.
             let member = zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?
@@ -122,7 +124,7 @@ pub fn import_with<'a>(
                 .unwrap_or_default();
             return Err(ConvertError::TorchScript { member });
         }
-        Format::Joblib { .. } => unimplemented!(),
+        Format::Joblib { compression } => joblib::import_joblib(data, compression, opts, visit)?,
         Format::Zip => {
             // Validate first so tampering is reported as such.
             zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?;

@@ -37,7 +37,10 @@ fn age_hybrid_vector_opens() {
         .unwrap();
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).unwrap();
     mac.update(&field("hdr"));
-    assert_eq!(mac.finalize().into_bytes().as_slice(), field("mac").as_slice());
+    assert_eq!(
+        mac.finalize().into_bytes().as_slice(),
+        field("mac").as_slice()
+    );
 
     // Payload: 16-byte nonce, then STREAM chunks with attached tags.
     let payload = field("payload");
@@ -60,7 +63,10 @@ fn age_hybrid_vector_opens() {
         open_chunk_raw(&key, counter, last, &mut buf, &tag).unwrap();
         // Re-sealing reproduces age's tag byte for byte.
         let mut again = buf.clone();
-        assert_eq!(seal_chunk_raw(&key, counter, last, &mut again).unwrap(), tag);
+        assert_eq!(
+            seal_chunk_raw(&key, counter, last, &mut again).unwrap(),
+            tag
+        );
         assert_eq!(again, ct);
         plaintext.extend_from_slice(&buf);
         counter += 1;
@@ -69,5 +75,8 @@ fn age_hybrid_vector_opens() {
             break;
         }
     }
-    assert_eq!(Sha256::digest(&plaintext).as_slice(), field("payloadsha").as_slice());
+    assert_eq!(
+        Sha256::digest(&plaintext).as_slice(),
+        field("payloadsha").as_slice()
+    );
 }

@@ -293,7 +293,9 @@ fn locate_armor<'a>(lines: &[&'a str]) -> Result<Located<'a>> {
                 _ => return Err(Error::KeyArmor("END line does not match the BEGIN line")),
             }
         } else if l.starts_with("-----") {
-            return Err(Error::KeyArmor("unexpected armor line inside the key block"));
+            return Err(Error::KeyArmor(
+                "unexpected armor line inside the key block",
+            ));
         } else if l.starts_with('#') {
             comments.push(l);
         } else if !l.is_empty() {
@@ -330,11 +332,9 @@ fn locate_bech32<'a>(lines: &[&'a str]) -> Result<Located<'a>> {
     let kind = match hrp.as_str() {
         "age-secret-key-pq-" => KeyKind::RecipientSecret,
         "age1pq" => KeyKind::RecipientPublic,
-        "age-secret-key-" => {
-            return Err(Error::UnsupportedKey(
-                "classical age X25519 identity; tensorseal needs a post-quantum key (age-keygen -pq)",
-            ))
-        }
+        "age-secret-key-" => return Err(Error::UnsupportedKey(
+            "classical age X25519 identity; tensorseal needs a post-quantum key (age-keygen -pq)",
+        )),
         "age" => {
             return Err(Error::UnsupportedKey(
                 "classical age X25519 recipient; tensorseal needs a post-quantum key (age1pq1...)",
@@ -534,9 +534,7 @@ fn decode_bech32(b: &Bech32Line<'_>) -> Result<AnyKey> {
     }
     let lower = Zeroizing::new(line.to_ascii_lowercase());
     let checked = CheckedHrpstring::new::<AgeBech32>(&lower).map_err(|e| match e {
-        CheckedHrpstringError::Checksum(ChecksumError::InvalidResidue) => {
-            Error::KeyChecksum(kind)
-        }
+        CheckedHrpstringError::Checksum(ChecksumError::InvalidResidue) => Error::KeyChecksum(kind),
         CheckedHrpstringError::Checksum(ChecksumError::InvalidLength) => Error::KeyTruncated {
             kind,
             expected: kind.raw_len(),

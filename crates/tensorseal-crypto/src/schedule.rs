@@ -125,7 +125,10 @@ impl fmt::Debug for HeaderMacKey {
 
 /// Derives the header MAC key from the file key and file salt.
 pub fn header_mac_key(file_key: &FileKey, salt: &[u8; SALT_LEN]) -> HeaderMacKey {
-    HeaderMacKey(expand32(&file_key.prk(salt), &[labels::HEADER_MAC.as_bytes()]))
+    HeaderMacKey(expand32(
+        &file_key.prk(salt),
+        &[labels::HEADER_MAC.as_bytes()],
+    ))
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {

@@ -36,7 +36,8 @@ pub const MAX_CONTEXT_LEN: usize = 255;
 fn message_representative(msg: &[u8], ctx: &[u8]) -> Result<Vec<u8>> {
     let ctx_len = u8::try_from(ctx.len()).map_err(|_| Error::ContextTooLong(ctx.len()))?;
     let digest = Sha512::digest(msg);
-    let mut m = Vec::with_capacity(COMPOSITE_PREFIX.len() + COMPOSITE_LABEL.len() + 1 + ctx.len() + 64);
+    let mut m =
+        Vec::with_capacity(COMPOSITE_PREFIX.len() + COMPOSITE_LABEL.len() + 1 + ctx.len() + 64);
     m.extend_from_slice(COMPOSITE_PREFIX);
     m.extend_from_slice(COMPOSITE_LABEL);
     m.push(ctx_len);
@@ -57,9 +58,11 @@ fn split_array<const A: usize, const B: usize>(bytes: &[u8]) -> Option<([u8; A],
 ///
 /// Serialized as 64 bytes: the ML-DSA-65 seed followed by the Ed25519 seed.
 /// All secret material is zeroized on drop; `Debug` prints only the fingerprint.
-pub struct SigningKey {
+pub struct SigningKey(Box<SigningKeyInner>);
+
+struct SigningKeyInner {
     seed: Zeroizing<[u8; SIGNING_KEY_LEN]>,
-    mldsa: Box<ExpandedSigningKey<MlDsa65>>,
+    mldsa: ExpandedSigningKey<MlDsa65>,
     ed: ed25519_dalek::SigningKey,
     public: VerifyingKey,
 }
@@ -95,7 +98,7 @@ impl SigningKey {
         mldsa_seed.copy_from_slice(&seed[..32]);
         ed_seed.copy_from_slice(&seed[32..]);
         let b32 = Zeroizing::new(B32::from(*mldsa_seed));
-        let mldsa = Box::new(ExpandedSigningKey::<MlDsa65>::from_seed(&b32));
+        let mldsa = ExpandedSigningKey::<MlDsa65>::from_seed(&b32);
         let ed = ed25519_dalek::SigningKey::from_bytes(&ed_seed);
         let mut pk = Box::new([0u8; VERIFYING_KEY_LEN]);
         let mldsa_vk = mldsa.verifying_key();
@@ -107,27 +110,27 @@ impl SigningKey {
             mldsa: Box::new(mldsa_vk),
             ed: ed_vk,
         };
-        Self {
+        Self(Box::new(SigningKeyInner {
             seed: Zeroizing::new(*seed),
             mldsa,
             ed,
             public,
-        }
+        }))
     }
 
     /// The 64-byte secret encoding. Handle with care.
     pub fn to_bytes(&self) -> Zeroizing<[u8; SIGNING_KEY_LEN]> {
-        self.seed.clone()
+        self.0.seed.clone()
     }
 
     /// The matching public key.
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.public
+        &self.0.public
     }
 
     /// Fingerprint of the matching public key.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.public.fingerprint()
+        self.0.public.fingerprint()
     }
 
     /// Signs `msg` under application context `ctx` (at most 255 bytes), with
@@ -145,10 +148,11 @@ impl SigningKey {
     ) -> Result<Signature> {
         let m = message_representative(msg, ctx)?;
         let mldsa_sig = self
+            .0
             .mldsa
             .sign_randomized(&m, COMPOSITE_LABEL, rng)
             .map_err(|_| Error::SigningFailed)?;
-        let ed_sig = self.ed.sign(&m);
+        let ed_sig = self.0.ed.sign(&m);
         let mut out = Box::new([0u8; SIGNATURE_LEN]);
         out[..MLDSA65_SIGNATURE_LEN].copy_from_slice(&mldsa_sig.encode());
         out[MLDSA65_SIGNATURE_LEN..].copy_from_slice(&ed_sig.to_bytes());
@@ -222,7 +226,9 @@ impl VerifyingKey {
         let enc = EncodedSignature::<MlDsa65>::from(mldsa_bytes);
         let mldsa_sig = ml_dsa::Signature::<MlDsa65>::decode(&enc).ok_or(Error::BadSignature)?;
         let ed_sig = ed25519_dalek::Signature::from_bytes(&ed_bytes);
-        let mldsa_ok = self.mldsa.verify_with_context(&m, COMPOSITE_LABEL, &mldsa_sig);
+        let mldsa_ok = self
+            .mldsa
+            .verify_with_context(&m, COMPOSITE_LABEL, &mldsa_sig);
         let ed_ok = self.ed.verify_strict(&m, &ed_sig).is_ok();
         if mldsa_ok && ed_ok {
             Ok(())

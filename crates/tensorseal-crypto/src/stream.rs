@@ -41,16 +41,25 @@ fn check_chunk_shape(counter: u64, last: bool, len: usize) -> Result<()> {
         return Err(Error::ChunkLayout("chunk longer than CHUNK_SIZE"));
     }
     if !last && len != CHUNK_SIZE {
-        return Err(Error::ChunkLayout("a non-final chunk must be exactly CHUNK_SIZE"));
+        return Err(Error::ChunkLayout(
+            "a non-final chunk must be exactly CHUNK_SIZE",
+        ));
     }
     if last && len == 0 && counter != 0 {
-        return Err(Error::ChunkLayout("only an empty slice may have an empty final chunk"));
+        return Err(Error::ChunkLayout(
+            "only an empty slice may have an empty final chunk",
+        ));
     }
     Ok(())
 }
 
 /// Raw STREAM chunk seal under a 32-byte ChaCha20-Poly1305 key (no shape checks).
-pub(crate) fn seal_chunk_raw(key: &[u8; 32], counter: u64, last: bool, buf: &mut [u8]) -> Result<Tag> {
+pub(crate) fn seal_chunk_raw(
+    key: &[u8; 32],
+    counter: u64,
+    last: bool,
+    buf: &mut [u8],
+) -> Result<Tag> {
     let cipher = ChaCha20Poly1305::new(key.into());
     let tag = cipher
         .encrypt_inout_detached(&stream_nonce(counter, last), b"", buf.into())
@@ -83,7 +92,13 @@ pub fn seal_chunk(key: &SliceKey, counter: u64, last: bool, buf: &mut [u8]) -> R
 }
 
 /// Authenticates and decrypts one chunk in place. On failure `buf` is unchanged.
-pub fn open_chunk(key: &SliceKey, counter: u64, last: bool, buf: &mut [u8], tag: &Tag) -> Result<()> {
+pub fn open_chunk(
+    key: &SliceKey,
+    counter: u64,
+    last: bool,
+    buf: &mut [u8],
+    tag: &Tag,
+) -> Result<()> {
     check_chunk_shape(counter, last, buf.len())?;
     open_chunk_raw(&key.aead, counter, last, buf, tag)
 }
@@ -164,7 +179,9 @@ pub fn open_chunk_range(
         .min(slice_len);
     let expected = end.saturating_sub(start);
     if buf.len() as u64 != expected {
-        return Err(Error::ChunkLayout("buffer length does not match the chunk range"));
+        return Err(Error::ChunkLayout(
+            "buffer length does not match the chunk range",
+        ));
     }
     if buf.is_empty() {
         // Only possible for the single empty final chunk of an empty slice.

@@ -35,7 +35,10 @@ fn lamps_vector() {
 
     // Contexts are bound.
     assert!(matches!(vk.verify(&m, &ctx, &s), Err(Error::BadSignature)));
-    assert!(matches!(vk.verify(&m, b"", &s_ctx), Err(Error::BadSignature)));
+    assert!(matches!(
+        vk.verify(&m, b"", &s_ctx),
+        Err(Error::BadSignature)
+    ));
     // Messages are bound.
     let mut m2 = m.clone();
     m2[0] ^= 1;
@@ -109,7 +112,10 @@ fn round_trip_and_lengths() {
 
     // Contexts longer than 255 bytes are refused on both sides.
     let long = [0u8; 256];
-    assert!(matches!(a.sign(b"x", &long), Err(Error::ContextTooLong(256))));
+    assert!(matches!(
+        a.sign(b"x", &long),
+        Err(Error::ContextTooLong(256))
+    ));
     assert!(matches!(
         a.verifying_key().verify(b"x", &long, &sig),
         Err(Error::ContextTooLong(256))
@@ -148,7 +154,9 @@ fn fingerprints() {
     let fp = vk.fingerprint();
     let s = fp.to_string();
     assert_eq!(s.len(), 64);
-    assert!(s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    assert!(s
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
     assert_eq!(fp.short(), s[..16]);
     assert_eq!(tensorseal_crypto::Fingerprint::from_hex(&s), Some(fp));
     assert_eq!(
@@ -157,5 +165,8 @@ fn fingerprints() {
     );
     assert_eq!(tensorseal_crypto::Fingerprint::from_hex(&s[1..]), None);
     assert_eq!(tensorseal_crypto::Fingerprint::from_hex("zz"), None);
-    assert_eq!(tensorseal_crypto::Fingerprint::from_hex(&"é".repeat(32)), None);
+    assert_eq!(
+        tensorseal_crypto::Fingerprint::from_hex(&"é".repeat(32)),
+        None
+    );
 }

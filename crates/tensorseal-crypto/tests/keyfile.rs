@@ -39,9 +39,14 @@ fn round_trip_all_kinds() {
         parse_signing_key(&texts()[0].1).unwrap().to_bytes(),
         signer().to_bytes()
     );
-    assert_eq!(&parse_verifying_key(&texts()[1].1).unwrap(), signer().verifying_key());
     assert_eq!(
-        parse_recipient_secret_key(&texts()[2].1).unwrap().to_bytes(),
+        &parse_verifying_key(&texts()[1].1).unwrap(),
+        signer().verifying_key()
+    );
+    assert_eq!(
+        parse_recipient_secret_key(&texts()[2].1)
+            .unwrap()
+            .to_bytes(),
         recipient().to_bytes()
     );
     assert_eq!(
@@ -51,7 +56,9 @@ fn round_trip_all_kinds() {
     let sk = &texts()[0].1;
     assert!(sk.starts_with("-----BEGIN TENSORSEAL SIGNER SECRET KEY-----\n"));
     assert!(sk.contains(&format!("# fingerprint: {}\n", signer().fingerprint())));
-    assert!(texts()[1].1.starts_with("-----BEGIN TENSORSEAL SIGNER PUBLIC KEY-----\n"));
+    assert!(texts()[1]
+        .1
+        .starts_with("-----BEGIN TENSORSEAL SIGNER PUBLIC KEY-----\n"));
     assert!(texts()[2].1.contains("\nAGE-SECRET-KEY-PQ-1"));
     assert!(texts()[3].1.starts_with("age1pq1"));
 }
@@ -71,11 +78,17 @@ fn wrong_kind_errors_say_expected_and_found() {
     );
     assert!(matches!(
         parse_verifying_key(&t[0].1),
-        Err(Error::WrongKeyType { expected: KeyKind::SignerPublic, found: KeyKind::SignerSecret })
+        Err(Error::WrongKeyType {
+            expected: KeyKind::SignerPublic,
+            found: KeyKind::SignerSecret
+        })
     ));
     assert!(matches!(
         parse_recipient_public_key(&t[2].1),
-        Err(Error::WrongKeyType { expected: KeyKind::RecipientPublic, found: KeyKind::RecipientSecret })
+        Err(Error::WrongKeyType {
+            expected: KeyKind::RecipientPublic,
+            found: KeyKind::RecipientSecret
+        })
     ));
     // The kind is reported even when the body is damaged.
     let damaged = t[0].1.replace("-----END", "xx\n-----END");
@@ -92,7 +105,11 @@ fn age_spec_keys_interoperate() {
     let (id, rcpt) = (lines.next().unwrap(), lines.next().unwrap());
     let sk = parse_recipient_secret_key(id).unwrap();
     let pk = parse_recipient_public_key(rcpt).unwrap();
-    assert_eq!(sk.public_key(), &pk, "spec identity and recipient do not pair");
+    assert_eq!(
+        sk.public_key(),
+        &pk,
+        "spec identity and recipient do not pair"
+    );
     assert_eq!(pk.to_string(), rcpt);
     assert!(sk.to_text().ends_with(&format!("\n{id}\n")));
     // Either case is accepted; mixed case is not.
@@ -101,7 +118,10 @@ fn age_spec_keys_interoperate() {
     let mixed = format!("{}{}", &id[..20], id[20..].to_lowercase());
     assert!(matches!(
         parse_key(&mixed),
-        Err(Error::KeyEncoding { kind: KeyKind::RecipientSecret, .. })
+        Err(Error::KeyEncoding {
+            kind: KeyKind::RecipientSecret,
+            ..
+        })
     ));
     // An age-keygen style identity file with comments.
     let file = format!("# created: 2026-01-01T00:00:00Z\n# public key: {rcpt}\n{id}\n");
@@ -145,11 +165,18 @@ fn classical_and_foreign_keys_are_named() {
 #[test]
 fn armor_damage_is_typed() {
     let t = &texts()[1].1; // public key: long body
-    // Missing END line.
-    let no_end: String = t.lines().filter(|l| !l.starts_with("-----END")).map(|l| format!("{l}\n")).collect();
+                           // Missing END line.
+    let no_end: String = t
+        .lines()
+        .filter(|l| !l.starts_with("-----END"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert!(matches!(
         parse_key(&no_end),
-        Err(Error::KeyTruncated { kind: KeyKind::SignerPublic, .. })
+        Err(Error::KeyTruncated {
+            kind: KeyKind::SignerPublic,
+            ..
+        })
     ));
     // Body lines missing (cut at a 4-character boundary, so valid base64).
     let lines: Vec<&str> = t.lines().collect();
@@ -161,14 +188,22 @@ fn armor_damage_is_typed() {
         .collect();
     assert!(matches!(
         parse_key(&cut.join("\n")),
-        Err(Error::KeyTruncated { kind: KeyKind::SignerPublic, expected: 1990, found: 1942 })
+        Err(Error::KeyTruncated {
+            kind: KeyKind::SignerPublic,
+            expected: 1990,
+            found: 1942
+        })
     ));
     // Extra bytes.
     let mut long = lines.clone();
     long.insert(5, "AAAA");
     assert!(matches!(
         parse_key(&long.join("\n")),
-        Err(Error::KeyLength { kind: KeyKind::SignerPublic, expected: 1990, found: 1993 })
+        Err(Error::KeyLength {
+            kind: KeyKind::SignerPublic,
+            expected: 1990,
+            found: 1993
+        })
     ));
     // A changed character: checksum.
     let line = lines[6];
@@ -182,14 +217,26 @@ fn armor_damage_is_typed() {
     let bad = t.replacen(line, &format!("*{}", &line[1..]), 1);
     assert!(matches!(
         parse_key(&bad),
-        Err(Error::KeyEncoding { kind: KeyKind::SignerPublic, .. })
+        Err(Error::KeyEncoding {
+            kind: KeyKind::SignerPublic,
+            ..
+        })
     ));
     // BEGIN/END mismatch, text after END, label swap.
-    let swapped = t.replace("-----END TENSORSEAL SIGNER PUBLIC KEY", "-----END TENSORSEAL SIGNER SECRET KEY");
+    let swapped = t.replace(
+        "-----END TENSORSEAL SIGNER PUBLIC KEY",
+        "-----END TENSORSEAL SIGNER SECRET KEY",
+    );
     assert!(matches!(parse_key(&swapped), Err(Error::KeyArmor(_))));
-    assert!(matches!(parse_key(&format!("{t}trailing\n")), Err(Error::KeyArmor(_))));
+    assert!(matches!(
+        parse_key(&format!("{t}trailing\n")),
+        Err(Error::KeyArmor(_))
+    ));
     let relabeled = t.replace("PUBLIC", "SECRET");
-    assert!(matches!(parse_key(&relabeled), Err(Error::KeyLength { .. })));
+    assert!(matches!(
+        parse_key(&relabeled),
+        Err(Error::KeyLength { .. })
+    ));
     // Fingerprint comment must match; other comments and CRLF are fine.
     let fp = signer().fingerprint().to_string();
     let wrong = t.replace(&fp, &"0".repeat(64));
@@ -204,7 +251,11 @@ fn armor_damage_is_typed() {
     let rewrapped = format!(
         "{}\n{}\n{}\n",
         lines[0],
-        body.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n"),
+        body.as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n"),
         lines[lines.len() - 1]
     );
     assert!(parse_verifying_key(&rewrapped).is_ok());
@@ -255,11 +306,17 @@ fn key_files_on_disk() {
     // Secret keys never go to public files and vice versa.
     assert!(matches!(
         write_public_key_file(dir.join("x.pub"), &t[2].1),
-        Err(Error::WrongKeyType { expected: KeyKind::RecipientPublic, found: KeyKind::RecipientSecret })
+        Err(Error::WrongKeyType {
+            expected: KeyKind::RecipientPublic,
+            found: KeyKind::RecipientSecret
+        })
     ));
     assert!(matches!(
         write_secret_key_file(dir.join("y.key"), &t[1].1),
-        Err(Error::WrongKeyType { expected: KeyKind::SignerSecret, found: KeyKind::SignerPublic })
+        Err(Error::WrongKeyType {
+            expected: KeyKind::SignerSecret,
+            found: KeyKind::SignerPublic
+        })
     ));
     assert!(!dir.join("x.pub").exists() && !dir.join("y.key").exists());
 

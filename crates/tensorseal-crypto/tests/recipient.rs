@@ -17,7 +17,10 @@ fn wrap_unwrap_round_trip() {
     let st = wrap(alice.public_key(), INFO, b"secret material", &mut rng).unwrap();
     assert_eq!(st.enc.len(), ENC_LEN);
     assert_eq!(st.body.len(), 15 + 16);
-    assert_eq!(unwrap(&alice, INFO, &st).unwrap().as_slice(), b"secret material");
+    assert_eq!(
+        unwrap(&alice, INFO, &st).unwrap().as_slice(),
+        b"secret material"
+    );
     assert!(matches!(unwrap(&bob, INFO, &st), Err(Error::UnwrapFailed)));
     assert!(matches!(
         unwrap(&alice, labels::AGE_MLKEM768X25519_INFO.as_bytes(), &st),
@@ -32,7 +35,10 @@ fn wrap_unwrap_round_trip() {
     let fk = FileKey::generate(&mut rng);
     let st = wrap_file_key(alice.public_key(), &fk, &mut rng).unwrap();
     assert_eq!(st.body.len(), FILE_KEY_STANZA_BODY_LEN);
-    assert_eq!(unwrap_file_key(&alice, &st).unwrap().as_bytes(), fk.as_bytes());
+    assert_eq!(
+        unwrap_file_key(&alice, &st).unwrap().as_bytes(),
+        fk.as_bytes()
+    );
     assert!(unwrap_file_key(&bob, &st).is_err());
 
     // Keys survive their byte encodings.
@@ -53,7 +59,10 @@ fn lengths_are_refused_before_decapsulation() {
     for n in [0, ENC_LEN - 1, ENC_LEN + 1, 2 * ENC_LEN] {
         assert!(matches!(
             Stanza::new(&vec![0; n], st.body.clone()),
-            Err(Error::InvalidLength { expected: ENC_LEN, .. })
+            Err(Error::InvalidLength {
+                expected: ENC_LEN,
+                ..
+            })
         ));
     }
     assert!(Stanza::from_bytes(&[0; ENC_LEN + 15]).is_err());
@@ -64,7 +73,10 @@ fn lengths_are_refused_before_decapsulation() {
         bad.body.resize(n, 0);
         assert!(matches!(
             unwrap_file_key(&alice, &bad),
-            Err(Error::InvalidLength { expected: FILE_KEY_STANZA_BODY_LEN, .. })
+            Err(Error::InvalidLength {
+                expected: FILE_KEY_STANZA_BODY_LEN,
+                ..
+            })
         ));
     }
     let mut short = st.clone();
@@ -74,7 +86,11 @@ fn lengths_are_refused_before_decapsulation() {
         Err(Error::InvalidLength { .. })
     ));
 
-    for n in [0, RECIPIENT_PUBLIC_KEY_LEN - 1, RECIPIENT_PUBLIC_KEY_LEN + 1] {
+    for n in [
+        0,
+        RECIPIENT_PUBLIC_KEY_LEN - 1,
+        RECIPIENT_PUBLIC_KEY_LEN + 1,
+    ] {
         assert!(RecipientPublicKey::from_bytes(&vec![0; n]).is_err());
     }
     assert!(RecipientSecretKey::from_bytes(&[0; 31]).is_err());
@@ -98,7 +114,10 @@ fn every_single_bit_flip_of_a_stanza_is_refused() {
                     for bit in 0..8 {
                         bytes[i] ^= 1 << bit;
                         let st = Stanza::from_bytes(&bytes).unwrap();
-                        assert!(unwrap_file_key(alice, &st).is_err(), "flip {i}:{bit} accepted");
+                        assert!(
+                            unwrap_file_key(alice, &st).is_err(),
+                            "flip {i}:{bit} accepted"
+                        );
                         bytes[i] ^= 1 << bit;
                     }
                 }

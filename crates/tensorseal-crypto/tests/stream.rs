@@ -62,10 +62,19 @@ fn chunk_api_matches_slice_api() {
 
     // Shape rules.
     let mut short = vec![0u8; 10];
-    assert!(matches!(seal_chunk(&k, 0, false, &mut short), Err(Error::ChunkLayout(_))));
+    assert!(matches!(
+        seal_chunk(&k, 0, false, &mut short),
+        Err(Error::ChunkLayout(_))
+    ));
     let mut long = vec![0u8; CHUNK_SIZE + 1];
-    assert!(matches!(seal_chunk(&k, 0, true, &mut long), Err(Error::ChunkLayout(_))));
-    assert!(matches!(seal_chunk(&k, 3, true, &mut []), Err(Error::ChunkLayout(_))));
+    assert!(matches!(
+        seal_chunk(&k, 0, true, &mut long),
+        Err(Error::ChunkLayout(_))
+    ));
+    assert!(matches!(
+        seal_chunk(&k, 3, true, &mut []),
+        Err(Error::ChunkLayout(_))
+    ));
     assert!(seal_chunk(&k, 0, true, &mut []).is_ok());
 }
 
@@ -114,7 +123,10 @@ fn truncation_extension_reordering_and_wrong_keys_fail() {
     assert!(open_slice(&k, &mut buf, &more).is_err());
     // Tag count mismatch.
     let mut buf = ct.clone();
-    assert!(matches!(open_slice(&k, &mut buf, &tags[..2]), Err(Error::ChunkLayout(_))));
+    assert!(matches!(
+        open_slice(&k, &mut buf, &tags[..2]),
+        Err(Error::ChunkLayout(_))
+    ));
     // Reordering chunks 0 and 1 (with their tags).
     let mut buf = ct.clone();
     let (a, b) = buf.split_at_mut(CHUNK_SIZE);
@@ -144,8 +156,14 @@ fn random_access_to_chunk_ranges() {
             let start = first * CHUNK_SIZE;
             let end = ((first + count) * CHUNK_SIZE).min(len);
             let mut buf = ct[start..end].to_vec();
-            open_chunk_range(&k, len64, first as u64, &mut buf, &tags[first..first + count])
-                .unwrap();
+            open_chunk_range(
+                &k,
+                len64,
+                first as u64,
+                &mut buf,
+                &tags[first..first + count],
+            )
+            .unwrap();
             assert_eq!(buf, plain[start..end]);
         }
     }
@@ -172,8 +190,14 @@ fn random_access_to_chunk_ranges() {
         open_chunk_range(&k, len64, 0, &mut buf, &[]),
         Err(Error::ChunkLayout(_))
     ));
-    assert!(open_chunk_range(&k, u64::MAX, u64::MAX / CHUNK_SIZE as u64, &mut buf, &tags[..1])
-        .is_err());
+    assert!(open_chunk_range(
+        &k,
+        u64::MAX,
+        u64::MAX / CHUNK_SIZE as u64,
+        &mut buf,
+        &tags[..1]
+    )
+    .is_err());
 }
 
 #[test]
@@ -201,7 +225,10 @@ fn key_schedule() {
     let mut bad = mac;
     bad[31] ^= 1;
     assert!(verify_header_mac(&mk, b"header bytes", &bad).is_err());
-    assert_ne!(mac, header_mac(&header_mac_key(&other, &salt), b"header bytes"));
+    assert_ne!(
+        mac,
+        header_mac(&header_mac_key(&other, &salt), b"header bytes")
+    );
     // Labels separate the outputs.
     assert_ne!(c, mac);
 

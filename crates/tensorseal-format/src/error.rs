@@ -40,6 +40,10 @@ impl fmt::Display for Structure {
             Structure::SlicePadding(i) => write!(f, "padding after slice {i}"),
             Structure::TagRegion => f.write_str("tag region"),
             Structure::Manifest => f.write_str("manifest"),
+            Structure::Tensor(n) if n.chars().count() > 80 => {
+                let head: String = n.chars().take(80).collect();
+                write!(f, "tensor {head:?}… ({} bytes)", n.len())
+            }
             Structure::Tensor(n) => write!(f, "tensor {n:?}"),
             Structure::SignatureBlock => f.write_str("signature block"),
             Structure::RecipientBlock => f.write_str("recipient block"),
@@ -200,6 +204,42 @@ pub enum ErrorKind {
     /// Encryption fields are inconsistent (some slices encrypted, header missing, ...).
     #[error("inconsistent encryption fields: {0}")]
     Encryption(&'static str),
+}
+
+impl ErrorKind {
+    /// A stable machine-readable name for the kind (used in JSON output and the
+    /// conformance vectors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErrorKind::Truncated { .. } => "truncated",
+            ErrorKind::BadMagic => "bad_magic",
+            ErrorKind::UnsupportedMajor { .. } => "unsupported_major",
+            ErrorKind::VersionMismatch { .. } => "version_mismatch",
+            ErrorKind::ByteOrder(_) => "byte_order",
+            ErrorKind::FixedField { .. } => "fixed_field",
+            ErrorKind::NonZeroPadding => "non_zero_padding",
+            ErrorKind::FileLength { .. } => "file_length",
+            ErrorKind::Limit { .. } => "limit",
+            ErrorKind::DigestMismatch => "digest_mismatch",
+            ErrorKind::Decode(_) => "decode",
+            ErrorKind::TrailingBytes(_) => "trailing_bytes",
+            ErrorKind::UnknownDtype(_) => "unknown_dtype",
+            ErrorKind::NonUtf8Name => "non_utf8_name",
+            ErrorKind::EmptyName => "empty_name",
+            ErrorKind::DuplicateName => "duplicate_name",
+            ErrorKind::KeyOrder(..) => "key_order",
+            ErrorKind::ShapeOverflow(_) => "shape_overflow",
+            ErrorKind::LengthMismatch { .. } => "length_mismatch",
+            ErrorKind::Misaligned { .. } => "misaligned",
+            ErrorKind::Overlap { .. } => "overlap",
+            ErrorKind::Gap { .. } => "gap",
+            ErrorKind::OutOfBounds { .. } => "out_of_bounds",
+            ErrorKind::NotInSlice(_) => "not_in_slice",
+            ErrorKind::EmptySlice => "empty_slice",
+            ErrorKind::Unsupported(_) => "unsupported",
+            ErrorKind::Encryption(_) => "encryption",
+        }
+    }
 }
 
 /// A refusal to decode: the structure, the absolute file offset, and what is wrong.

@@ -24,6 +24,14 @@ pub enum ErrorKind {
     /// The file carries no signature and the policy did not allow unsigned files.
     #[error("unsigned file refused: the policy requires a signature (pass --allow-unsigned, or Policy::allow_unsigned(), to open it anyway)")]
     Unsigned,
+    /// The file's expiry time has passed (freeze protection).
+    #[error("expired at {expires} (seconds since the epoch); it is now {now}")]
+    Expired {
+        /// The file's `expires`.
+        expires: i64,
+        /// The time it was checked against.
+        now: i64,
+    },
     /// The file is signed, and this build cannot check signatures yet.
     #[error("the file carries {0} signature(s) and this build cannot verify signatures")]
     SignaturesUnsupported(usize),

@@ -20,6 +20,7 @@ pub enum Verification {
 pub struct Policy {
     allow_unsigned: bool,
     limits: Limits,
+    now: Option<i64>,
 }
 
 impl Policy {
@@ -50,5 +51,20 @@ impl Policy {
     /// The decoding limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Judges expiry at this time (seconds since the epoch) instead of the clock.
+    pub fn at_time(mut self, now: i64) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// The time expiry is judged at.
+    pub fn now(&self) -> i64 {
+        self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
     }
 }

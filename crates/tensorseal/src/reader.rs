@@ -182,6 +182,12 @@ impl Model {
         }
 
         let manifest = Manifest::decode(manifest_bytes, m_at as u64, policy.limits())?;
+        if let Some(expires) = manifest.model.expires {
+            let now = policy.now();
+            if now >= expires {
+                return Err(Error::new(ErrorKind::Expired { expires, now }));
+            }
+        }
         let regions = manifest.regions();
         if regions.tags_end != footer.manifest_offset {
             let kind = if regions.tags_end > footer.manifest_offset {

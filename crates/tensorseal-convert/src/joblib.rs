@@ -1,0 +1,619 @@
+//! joblib files (scikit-learn models): a pickle stream in which every NumPy
+//! array is a `joblib.numpy_pickle.NumpyArrayWrapper` whose raw bytes follow
+//! the wrapper's `BUILD` inline (1 padding-length byte, that many `0xFF`
+//! bytes, then the array), optionally compressed as a whole.
+//!
+//! Every array in the object graph comes out as a named tensor (dotted path
+//! through object state dicts; structured arrays such as scikit-learn tree
+//! `nodes` are split into one tensor per field). [`parse_joblib`] exposes the
+//! graph and the array records for callers that rebuild estimators.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use tensorseal_pickle::{GlobalClass, Graph, HookError, Hooks, NodeId, Parsed, Profile, Severity, Value};
+
+use crate::compress::{decompress, Compression};
+use crate::error::ConvertError;
+use crate::graph::{ObjectPolicy, TensorRecogniser, Walker};
+use crate::layout::{contiguous_strides, fortran_strides, numel, swap_in_place, View};
+use crate::model::{DType, ImportedTensor, MetaValue};
+use crate::ConvertOptions;
+
+/// Refuse a parsed pickle unless every global is allowed and inspection
+/// found nothing above informational.
+pub fn refuse_unsafe(parsed: &Parsed, structure: &str) -> Result<(), ConvertError> {
+    for g in &parsed.globals {
+        if g.class != GlobalClass::Allowed {
+            let class = match g.class {
+                GlobalClass::Dangerous { reason } => format!("dangerous: {reason:?}"),
+                _ => "unknown".to_owned(),
+            };
+            return Err(ConvertError::Global {
+                structure: structure.to_owned(),
+                global: g.dotted(),
+                class,
+            });
+        }
+    }
+    if let Some(f) = parsed.findings.iter().find(|f| f.severity > Severity::Info) {
+        return Err(ConvertError::Unsafe {
+            structure: structure.to_owned(),
+            offset: f.offset,
+            message: f.message.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// A NumPy dtype read from a pickled `numpy.dtype` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NpDType {
+    /// A plain numeric/bool type.
+    Simple {
+        /// Element type.
+        dtype: DType,
+        /// Stored big-endian.
+        big_endian: bool,
+    },
+    /// A structured (record) type.
+    Structured {
+        /// Bytes per record.
+        itemsize: u64,
+        /// Fields: name, type, byte offset in the record.
+        fields: Vec<(String, DType, bool, u64)>,
+    },
+    /// Object dtype (payload would be a nested pickle): refused.
+    Object,
+}
+
+impl NpDType {
+    /// Bytes per element.
+    pub fn itemsize(&self) -> u64 {
+        match self {
+            NpDType::Simple { dtype, .. } => dtype.size() as u64,
+            NpDType::Structured { itemsize, .. } => *itemsize,
+            NpDType::Object => 8,
+        }
+    }
+}
+
+fn simple_kind(code: &str) -> Option<DType> {
+    Some(match code {
+        "b1" | "?" => DType::Bool,
+        "u1" => DType::U8,
+        "i1" => DType::I8,
+        "u2" => DType::U16,
+        "i2" => DType::I16,
+        "u4" => DType::U32,
+        "i4" => DType::I32,
+        "u8" => DType::U64,
+        "i8" => DType::I64,
+        "f2" => DType::F16,
+        "f4" => DType::F32,
+        "f8" => DType::F64,
+        "c8" => DType::C64,
+        _ => return None,
+    })
+}
+
+fn order_big(order: &str, dtype: DType) -> Result<bool, String> {
+    match order {
+        "<" => Ok(false),
+        ">" => Ok(true),
+        "|" if dtype.size() == 1 => Ok(false),
+        "|" => Ok(false),
+        o => Err(format!("unsupported dtype byte order '{o}'")),
+    }
+}
+
+/// Read a pickled `numpy.dtype(descr, False, True)` + BUILD state.
+pub fn parse_np_dtype(graph: &Graph, id: NodeId) -> Result<NpDType, String> {
+    parse_np_dtype_depth(graph, id, 0)
+}
+
+fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDType, String> {
+    if depth > 4 {
+        return Err("dtype nesting too deep".into());
+    }
+    let call = graph.as_call(id).ok_or("dtype is not a numpy.dtype object")?;
+    if graph.class_of(id) != Some(("numpy", "dtype")) {
+        return Err("dtype is not a numpy.dtype object".into());
+    }
+    let args = graph.as_tuple(call.args).ok_or("dtype arguments are not a tuple")?;
+    let descr = args
+        .first()
+        .and_then(|&a| graph.as_str(a))
+        .ok_or("dtype descr is not a str")?;
+    let state = call
+        .state
+        .and_then(|s| graph.as_tuple(s))
+        .ok_or("dtype has no state tuple")?;
+    if state.len() < 8 {
+        return Err("dtype state tuple too short".into());
+    }
+    let order = graph.as_str(state[1]).ok_or("dtype byte order is not a str")?;
+    if descr.starts_with('O') {
+        return Err("object dtype (a nested pickle) is refused".into());
+    }
+    if !matches!(graph.get(state[2]), Some(Value::None)) {
+        return Err("sub-array dtypes are not supported".into());
+    }
+    if let Some(d) = simple_kind(descr) {
+        if !matches!(graph.get(state[3]), Some(Value::None)) {
+            return Err("simple dtype with field names".into());
+        }
+        return Ok(NpDType::Simple {
+            dtype: d,
+            big_endian: order_big(order, d)?,
+        });
+    }
+    let Some(size) = descr.strip_prefix('V') else {
+        return Err(format!("unsupported dtype '{descr}'"));
+    };
+    let itemsize: u64 = size.parse().map_err(|_| format!("bad void dtype '{descr}'"))?;
+    let names = graph
+        .as_tuple(state[3])
+        .ok_or("void dtype without field names")?;
+    let elsize = graph.as_int(state[5]).ok_or("dtype elsize is not an int")?;
+    if u64::try_from(elsize).ok() != Some(itemsize) {
+        return Err("structured dtype elsize disagrees with its descr".into());
+    }
+    let mut fields = Vec::with_capacity(names.len());
+    for &n in names {
+        let name = graph.as_str(n).ok_or("field name is not a str")?;
+        let entry = graph
+            .dict_get_str(state[4], name)
+            .ok_or_else(|| format!("field '{name}' missing from the fields dict"))?;
+        let t = graph.as_tuple(entry).ok_or("field entry is not a tuple")?;
+        if t.len() < 2 {
+            return Err("field entry too short".into());
+        }
+        let sub = parse_np_dtype_depth(graph, t[0], depth + 1)?;
+        let off = graph.as_int(t[1]).ok_or("field offset is not an int")?;
+        let off = u64::try_from(off).map_err(|_| "negative field offset")?;
+        let NpDType::Simple { dtype, big_endian } = sub else {
+            return Err(format!("field '{name}' is not a simple type"));
+        };
+        let end = off
+            .checked_add(dtype.size() as u64)
+            .ok_or("field offset overflows")?;
+        if end > itemsize {
+            return Err(format!("field '{name}' lies outside its record"));
+        }
+        fields.push((name.to_owned(), dtype, big_endian, off));
+    }
+    if let Some(items) = graph.dict_items(state[4]) {
+        if items.len() != fields.len() {
+            return Err("fields dict and names disagree".into());
+        }
+    }
+    Ok(NpDType::Structured { itemsize, fields })
+}
+
+/// One inline array found after a `NumpyArrayWrapper` BUILD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineArray {
+    /// dtype.
+    pub dtype: NpDType,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Stored in Fortran order.
+    pub fortran: bool,
+    /// Offset of the array bytes in the (decompressed) stream.
+    pub data_offset: usize,
+    /// Length of the array bytes.
+    pub data_len: usize,
+}
+
+const WRAPPERS: &[(&str, &str)] = &[
+    ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+    ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
+];
+
+fn is_wrapper(graph: &Graph, id: NodeId) -> bool {
+    graph
+        .class_of(id)
+        .is_some_and(|c| WRAPPERS.contains(&c))
+}
+
+/// The pickle hook that consumes each wrapper's inline bytes.
+#[derive(Debug, Default)]
+pub struct JoblibHooks {
+    /// Arrays by wrapper node.
+    pub arrays: HashMap<NodeId, InlineArray>,
+    /// Limit on one array's bytes.
+    pub max_array_bytes: u64,
+}
+
+fn wrapper_array(graph: &Graph, obj: NodeId, input: &[u8], pos: usize, limit: u64) -> Result<(InlineArray, usize), String> {
+    let call = graph.as_call(obj).ok_or("wrapper is not an object")?;
+    match graph.as_tuple(call.args) {
+        Some([]) => {}
+        _ => return Err("wrapper constructed with arguments".into()),
+    }
+    let state = call.state.ok_or("wrapper without state")?;
+    let items = graph.dict_items(state).ok_or("wrapper state is not a dict")?;
+    let mut seen = std::collections::HashSet::new();
+    for &(k, _) in items {
+        let k = graph.as_str(k).ok_or("wrapper state key is not a str")?;
+        if !matches!(
+            k,
+            "subclass" | "shape" | "order" | "dtype" | "allow_mmap" | "numpy_array_alignment_bytes"
+        ) {
+            return Err(format!("unexpected wrapper state key '{k}'"));
+        }
+        if !seen.insert(k) {
+            return Err(format!("duplicate wrapper state key '{k}'"));
+        }
+    }
+    let get = |k: &str| graph.dict_get_str(state, k).ok_or(format!("wrapper state lacks '{k}'"));
+    match graph.as_global(get("subclass")?) {
+        Some(("numpy", "ndarray")) => {}
+        _ => return Err("wrapper subclass is not numpy.ndarray".into()),
+    }
+    let shape_items = graph.as_tuple(get("shape")?).ok_or("wrapper shape is not a tuple")?;
+    let mut shape = Vec::with_capacity(shape_items.len());
+    for &d in shape_items {
+        match graph.get(d) {
+            Some(Value::Int(i)) if *i >= 0 => shape.push(*i as u64),
+            _ => return Err("wrapper shape has a non-integer or negative dimension".into()),
+        }
+    }
+    let fortran = match graph.as_str(get("order")?) {
+        Some("C") => false,
+        Some("F") => true,
+        _ => return Err("wrapper order is neither 'C' nor 'F'".into()),
+    };
+    let dtype = parse_np_dtype(graph, get("dtype")?)?;
+    let n = numel(&shape).ok_or("shape product overflows")?;
+    let nbytes = n.checked_mul(dtype.itemsize()).ok_or("array size overflows")?;
+    if nbytes > limit {
+        return Err(format!("array of {nbytes} bytes exceeds the limit of {limit}"));
+    }
+    let mut p = pos;
+    if let Some(al) = graph.dict_get_str(state, "numpy_array_alignment_bytes") {
+        let align = match graph.get(al) {
+            Some(Value::Int(a)) if (1..=255).contains(a) => *a as usize,
+            _ => return Err("bad numpy_array_alignment_bytes".into()),
+        };
+        let pad = *input.get(p).ok_or("truncated before the padding-length byte")? as usize;
+        p += 1;
+        let padding = input.get(p..p + pad).ok_or("truncated inside the alignment padding")?;
+        if padding.iter().any(|&b| b != 0xFF) || pad == 0 || pad > align {
+            return Err("malformed alignment padding".into());
+        }
+        p += pad;
+        if !p.is_multiple_of(align) {
+            return Err(format!("array data at offset {p} is not {align}-byte aligned"));
+        }
+    }
+    let len = usize::try_from(nbytes).map_err(|_| "array size does not fit in memory")?;
+    let end = p.checked_add(len).ok_or("array size overflows")?;
+    if end > input.len() {
+        return Err(format!(
+            "array of {len} bytes at offset {p} runs past the end of the stream"
+        ));
+    }
+    Ok((
+        InlineArray {
+            dtype,
+            shape,
+            fortran,
+            data_offset: p,
+            data_len: len,
+        },
+        end - pos,
+    ))
+}
+
+impl Hooks for JoblibHooks {
+    fn after_build(
+        &mut self,
+        graph: &Graph,
+        obj: NodeId,
+        input: &[u8],
+        pos: usize,
+    ) -> Result<usize, HookError> {
+        if !is_wrapper(graph, obj) {
+            return Ok(0);
+        }
+        let (arr, consumed) =
+            wrapper_array(graph, obj, input, pos, self.max_array_bytes).map_err(|m| -> HookError {
+                format!("NumpyArrayWrapper: {m}").into()
+            })?;
+        self.arrays.insert(obj, arr);
+        Ok(consumed)
+    }
+}
+
+/// A parsed joblib stream: the object graph plus the inline arrays.
+#[derive(Debug)]
+pub struct JoblibGraph {
+    /// The parsed pickle (graph, root, globals, findings).
+    pub parsed: Parsed,
+    /// Inline arrays by wrapper node.
+    pub arrays: HashMap<NodeId, InlineArray>,
+}
+
+/// Parse an uncompressed joblib stream with the scikit-learn profile; the
+/// stream must be exactly one pickle (with its inline arrays) and every
+/// global must be allowed.
+pub fn parse_joblib(stream: &[u8], opts: &ConvertOptions) -> Result<JoblibGraph, ConvertError> {
+    let structure = "joblib pickle stream";
+    let mut hooks = JoblibHooks {
+        arrays: HashMap::new(),
+        max_array_bytes: opts.max_tensor_bytes,
+    };
+    let machine = tensorseal_pickle::Machine::new(tensorseal_pickle::Options::new(Profile::Sklearn));
+    let parsed = machine
+        .parse_with(stream, &mut hooks)
+        .map_err(|source| ConvertError::Pickle {
+            structure: structure.to_owned(),
+            source,
+        })?;
+    refuse_unsafe(&parsed, structure)?;
+    Ok(JoblibGraph {
+        parsed,
+        arrays: hooks.arrays,
+    })
+}
+
+/// One tensor to cut out of an inline array.
+#[derive(Debug, Clone)]
+pub struct ArrayPart {
+    /// Name suffix (field name for structured arrays, empty otherwise).
+    pub suffix: Option<String>,
+    /// The array.
+    pub array: InlineArray,
+}
+
+struct JoblibRecogniser<'m> {
+    arrays: &'m HashMap<NodeId, InlineArray>,
+}
+
+impl TensorRecogniser for JoblibRecogniser<'_> {
+    type Plan = InlineArray;
+
+    fn is_tensor(&self, _graph: &Graph, id: NodeId) -> bool {
+        self.arrays.contains_key(&id)
+    }
+
+    fn plan(&mut self, graph: &Graph, id: NodeId, path: &str) -> Result<InlineArray, ConvertError> {
+        self.arrays.get(&id).cloned().ok_or_else(|| ConvertError::Graph {
+            structure: "joblib pickle stream".into(),
+            path: path.to_owned(),
+            offset: graph.node(id).map(|n| n.offset).unwrap_or(0),
+            reason: "array wrapper without inline data".into(),
+        })
+    }
+
+    fn meta_value(&self, graph: &Graph, id: NodeId) -> Option<MetaValue> {
+        match graph.class_of(id)? {
+            ("numpy", "dtype") => Some(MetaValue::Str(match parse_np_dtype(graph, id) {
+                Ok(NpDType::Simple { dtype, big_endian }) => {
+                    format!("{}{}", if big_endian { ">" } else { "<" }, dtype.name())
+                }
+                Ok(NpDType::Structured { itemsize, .. }) => format!("V{itemsize}"),
+                _ => "unsupported".into(),
+            })),
+            ("numpy.core.multiarray", "scalar") | ("numpy._core.multiarray", "scalar") => {
+                numpy_scalar(graph, id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Bytes of a pickled bytes value: `Bytes`, or protocol 2's
+/// `_codecs.encode(str, 'latin1')`.
+fn bytes_value(graph: &Graph, id: NodeId) -> Option<Vec<u8>> {
+    match graph.get(id)? {
+        Value::Bytes(b) => Some(b.clone()),
+        Value::Call(c) if graph.class_of(id) == Some(("_codecs", "encode")) => {
+            let args = graph.as_tuple(c.args)?;
+            if args.len() != 2 || graph.as_str(args[1]) != Some("latin1") {
+                return None;
+            }
+            graph
+                .as_str(args[0])?
+                .chars()
+                .map(|ch| u8::try_from(u32::from(ch)).ok())
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+fn numpy_scalar(graph: &Graph, id: NodeId) -> Option<MetaValue> {
+    let args = graph.as_tuple(graph.as_call(id)?.args)?;
+    if args.len() != 2 {
+        return None;
+    }
+    let NpDType::Simple { dtype, big_endian } = parse_np_dtype(graph, args[0]).ok()? else {
+        return None;
+    };
+    let mut b = bytes_value(graph, args[1])?;
+    if b.len() != dtype.size() {
+        return None;
+    }
+    if big_endian {
+        swap_in_place(&mut b, dtype.swap_unit());
+    }
+    let mut a8 = [0u8; 8];
+    a8[..b.len()].copy_from_slice(&b);
+    let sign_extend = |bits: u32| -> i64 {
+        let v = u64::from_le_bytes(a8) as i64;
+        let sh = 64 - bits;
+        (v << sh) >> sh
+    };
+    Some(match dtype {
+        DType::Bool => MetaValue::Bool(b[0] != 0),
+        DType::U8 | DType::U16 | DType::U32 => MetaValue::Int(u64::from_le_bytes(a8) as i64),
+        DType::U64 => match i64::try_from(u64::from_le_bytes(a8)) {
+            Ok(v) => MetaValue::Int(v),
+            Err(_) => MetaValue::Str(u64::from_le_bytes(a8).to_string()),
+        },
+        DType::I8 => MetaValue::Int(sign_extend(8)),
+        DType::I16 => MetaValue::Int(sign_extend(16)),
+        DType::I32 => MetaValue::Int(sign_extend(32)),
+        DType::I64 => MetaValue::Int(i64::from_le_bytes(a8)),
+        DType::F32 => MetaValue::Float(f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        DType::F64 => MetaValue::Float(f64::from_le_bytes(a8)),
+        DType::F16 => MetaValue::Float(f16_to_f64(u16::from_le_bytes([b[0], b[1]]))),
+        _ => MetaValue::Bytes(b),
+    })
+}
+
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1f);
+    let frac = f64::from(h & 0x3ff);
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+/// Cut the tensors out of one inline array: one tensor for a simple dtype,
+/// one per field for a structured dtype. Output is C-contiguous LE.
+pub fn array_tensors<'s>(
+    name: &str,
+    arr: &InlineArray,
+    stream: &'s [u8],
+    limit: u64,
+) -> Result<Vec<ImportedTensor<'s>>, ConvertError> {
+    let layout = |source| ConvertError::Layout {
+        tensor: name.to_owned(),
+        source,
+    };
+    let bytes = stream
+        .get(arr.data_offset..arr.data_offset.saturating_add(arr.data_len))
+        .ok_or(ConvertError::Framing {
+            structure: "joblib inline array",
+            offset: arr.data_offset as u64,
+            reason: "array bytes outside the stream".into(),
+        })?;
+    let n = numel(&arr.shape).unwrap_or(0);
+    let strides = if arr.fortran {
+        fortran_strides(&arr.shape)
+    } else {
+        contiguous_strides(&arr.shape)
+    }
+    .ok_or(ConvertError::Limit {
+        what: "array shape",
+        value: u64::MAX,
+        limit: i64::MAX as u64,
+    })?;
+    let view = View::new(&arr.shape, &strides, 0, n).map_err(layout)?;
+    match &arr.dtype {
+        NpDType::Simple { dtype, big_endian } => {
+            let swap = big_endian.then(|| dtype.swap_unit());
+            let data = view
+                .materialise(bytes, dtype.size(), swap, limit)
+                .map_err(layout)?;
+            Ok(vec![ImportedTensor {
+                name: name.to_owned(),
+                dtype: *dtype,
+                shape: arr.shape.clone(),
+                data,
+            }])
+        }
+        NpDType::Structured { itemsize, fields } => {
+            let rsz = usize::try_from(*itemsize).map_err(|_| ConvertError::Limit {
+                what: "record size",
+                value: *itemsize,
+                limit: usize::MAX as u64,
+            })?;
+            let records = view.materialise(bytes, rsz, None, limit).map_err(layout)?;
+            let mut out = Vec::with_capacity(fields.len());
+            for (fname, dtype, big, off) in fields {
+                let fsz = dtype.size();
+                let off = *off as usize;
+                let mut data = Vec::with_capacity(records.len() / rsz.max(1) * fsz);
+                if rsz > 0 {
+                    for rec in records.chunks_exact(rsz) {
+                        data.extend_from_slice(&rec[off..off + fsz]);
+                    }
+                }
+                if *big {
+                    swap_in_place(&mut data, dtype.swap_unit());
+                }
+                out.push(ImportedTensor {
+                    name: if name.is_empty() {
+                        fname.clone()
+                    } else {
+                        format!("{name}.{fname}")
+                    },
+                    dtype: *dtype,
+                    shape: arr.shape.clone(),
+                    data: Cow::Owned(data),
+                });
+            }
+            Ok(out)
+        }
+        NpDType::Object => Err(ConvertError::Unsupported {
+            format: crate::Format::Joblib { compression: None },
+            reason: "object arrays hold nested pickles",
+        }),
+    }
+}
+
+fn import_stream<'s>(
+    stream: &'s [u8],
+    opts: &ConvertOptions,
+    visit: &mut dyn FnMut(ImportedTensor<'s>) -> Result<(), ConvertError>,
+) -> Result<Vec<(String, MetaValue)>, ConvertError> {
+    let jg = parse_joblib(stream, opts)?;
+    let structure = "joblib pickle stream";
+    let walker = Walker::new(
+        &jg.parsed.graph,
+        JoblibRecogniser { arrays: &jg.arrays },
+        structure,
+        ObjectPolicy::Objects,
+        opts.max_graph_visits,
+    );
+    let (walked, _) = walker.run(jg.parsed.root)?;
+    for (name, arr) in walked.tensors {
+        for t in array_tensors(&name, &arr, stream, opts.max_tensor_bytes)? {
+            visit(t)?;
+        }
+    }
+    Ok(walked.metadata)
+}
+
+/// Import a joblib file (decompressing first, bounded by
+/// [`ConvertOptions::max_decompressed_bytes`]).
+pub fn import_joblib<'a>(
+    data: &'a [u8],
+    compression: Option<Compression>,
+    opts: &ConvertOptions,
+    visit: &mut dyn FnMut(ImportedTensor<'a>) -> Result<(), ConvertError>,
+) -> Result<Vec<(String, MetaValue)>, ConvertError> {
+    match compression {
+        None => import_stream(data, opts, visit),
+        Some(codec) => {
+            let stream = decompress(codec, data, opts.max_decompressed_bytes)?;
+            import_stream(&stream, opts, &mut |t| visit(t.into_owned()))
+        }
+    }
+}
+
+/// Fuzz-target entry point: joblib framing on an uncompressed stream, with
+/// small limits. Returns the number of inline arrays.
+pub fn fuzz_joblib(stream: &[u8]) -> Result<usize, ConvertError> {
+    let opts = ConvertOptions {
+        max_decompressed_bytes: 1 << 24,
+        max_tensor_bytes: 1 << 24,
+        max_zip_member_bytes: 1 << 24,
+        max_graph_visits: 100_000,
+    };
+    let mut n = 0usize;
+    import_stream(stream, &opts, &mut |_| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
+}
