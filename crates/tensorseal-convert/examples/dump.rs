@@ -8,8 +8,17 @@ fn main() {
         match tensorseal_convert::import(&data, &Default::default()) {
             Ok(imp) => {
                 for t in &imp.tensors {
-                    let d: String = Sha256::digest(&t.data).iter().map(|b| format!("{b:02x}")).collect();
-                    println!("  T {} {} {:?} {}", t.name, t.dtype.name(), t.shape, &d[..16]);
+                    let d: String = Sha256::digest(&t.data)
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    println!(
+                        "  T {} {} {:?} {}",
+                        t.name,
+                        t.dtype.name(),
+                        t.shape,
+                        &d[..16]
+                    );
                 }
                 for (k, v) in &imp.metadata {
                     let s = format!("{v:?}");

@@ -22,7 +22,10 @@ pub enum Compression {
 impl Compression {
     /// Recognise a codec from the first bytes.
     pub fn sniff(data: &[u8]) -> Option<Compression> {
-        if data.len() >= 2 && data[0] == 0x78 && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0 {
+        if data.len() >= 2
+            && data[0] == 0x78
+            && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
+        {
             return Some(Compression::Zlib);
         }
         if data.starts_with(&[0x1f, 0x8b, 0x08]) {
@@ -137,6 +140,17 @@ fn read_bounded<R: Read>(
 /// Decompress a whole stream with at most `limit` bytes of output. Trailing
 /// bytes after a zlib/gzip stream are refused.
 pub fn decompress(codec: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError> {
+    decompress_inner(codec, data, limit, true)
+}
+
+/// Like [`decompress`]; `strict == false` ignores trailing bytes after an
+/// xz/lzma stream (format sniffing only).
+pub(crate) fn decompress_inner(
+    codec: Compression,
+    data: &[u8],
+    limit: u64,
+    strict: bool,
+) -> Result<Vec<u8>, DecompressError> {
     let name = codec.name();
     match codec {
         Compression::Zlib => {
@@ -147,7 +161,9 @@ pub fn decompress(codec: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>
         }
         Compression::Gzip => {
             // Single member only: concatenated members would be a differential.
-            let mut d = flate2::read::GzDecoder::new(data);
+            // bufread over the slice itself, so `into_inner` is exactly the
+            // unconsumed rest (no read-ahead buffer hiding trailing bytes).
+            let mut d = flate2::bufread::GzDecoder::new(data);
             let out = read_bounded(&mut d, name, limit)?;
             let rest = d.into_inner();
             if !rest.is_empty() {
@@ -173,7 +189,9 @@ pub fn decompress(codec: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>
                 limit,
                 exceeded: false,
             };
-            let mut input = std::io::BufReader::new(data);
+            // A cursor is its own buffer: its position is exactly what the
+            // decoder consumed.
+            let mut input = std::io::Cursor::new(data);
             let r = if codec == Compression::Xz {
                 lzma_rs::xz_decompress(&mut input, &mut w)
             } else {
@@ -186,10 +204,26 @@ pub fn decompress(codec: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>
             if w.exceeded {
                 return Err(DecompressError::LimitExceeded { codec: name, limit });
             }
-            r.map_err(|e| DecompressError::Invalid {
-                codec: name,
-                reason: e.to_string(),
+            if !strict && !w.out.is_empty() {
+                // Sniffing: whatever decoded is enough, errors or not.
+                return Ok(w.out);
+            }
+            r.map_err(|e| {
+                let reason = e.to_string();
+                // lzma-rs reports its window (bounded by `limit`) outgrowing
+                // the memory limit: that is the output limit being hit.
+                if reason.contains("memory limit") {
+                    DecompressError::LimitExceeded { codec: name, limit }
+                } else {
+                    DecompressError::Invalid {
+                        codec: name,
+                        reason,
+                    }
+                }
             })?;
+            if strict {
+                check_trailing(name, input.position(), data.len())?;
+            }
             Ok(w.out)
         }
         Compression::Lz4 => Err(DecompressError::Unsupported { codec: name }),

@@ -1,6 +1,6 @@
 //! Format detection from content only (never from a file name).
 
-use crate::compress::{decompress, Compression};
+use crate::compress::{decompress_inner, Compression};
 use crate::zip::ZipArchive;
 
 /// The tensorseal container magic (recognised, not parsed here).
@@ -93,14 +93,10 @@ pub fn detect(data: &[u8]) -> Format {
     if data.starts_with(&[0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]) {
         return Format::SevenZip;
     }
-    if let Some(p) = detect_pickle(data) {
-        return p;
-    }
-    if is_safetensors(data) {
-        return Format::Safetensors;
-    }
     if let Some(codec) = Compression::sniff(data) {
-        // Look at a bounded prefix of the decompressed stream.
+        // Compressor magics first, as joblib itself checks them first; none
+        // of them is a valid start of a pickle. Look at a bounded prefix of
+        // the decompressed stream.
         let inner = match decompress_prefix(codec, data) {
             Some(v) => v,
             None => return Format::Compressed(codec),
@@ -111,6 +107,12 @@ pub fn detect(data: &[u8]) -> Format {
             },
             _ => Format::Compressed(codec),
         };
+    }
+    if let Some(p) = detect_pickle(data) {
+        return p;
+    }
+    if is_safetensors(data) {
+        return Format::Safetensors;
     }
     Format::Unknown
 }
@@ -124,14 +126,12 @@ fn decompress_prefix(codec: Compression, data: &[u8]) -> Option<Vec<u8>> {
         Compression::Bz2 => Box::new(bzip2::read::BzDecoder::new(data)),
         Compression::Xz | Compression::Lzma => {
             // lzma-rs has no streaming reader: decode with a small bound.
-            return match decompress(codec, data, SNIFF_WINDOW) {
+            return match decompress_inner(codec, data, SNIFF_WINDOW, false) {
                 Ok(v) => Some(v),
-                Err(crate::compress::DecompressError::LimitExceeded { .. }) => {
-                    // Too large for the window: assume it may be a pickle and
-                    // let the reader decide with the real limit.
-                    Some(b"\x80\x04".to_vec())
-                }
-                Err(_) => None,
+                // Too large for the window, or a decode error (lzma-rs
+                // flushes nothing on error): assume it may be a pickle and
+                // let the reader report the precise, typed error.
+                Err(_) => Some(b"\x80\x04N.".to_vec()),
             };
         }
         Compression::Lz4 => return None,
@@ -147,13 +147,20 @@ fn decompress_prefix(codec: Compression, data: &[u8]) -> Option<Vec<u8>> {
 
 /// Pickle / legacy torch / joblib recognition on an uncompressed stream.
 fn detect_pickle(data: &[u8]) -> Option<Format> {
-    let first = *data.first()?;
+    // An empty stream is a pickle that lacks its STOP: the reader reports it
+    // as malformed rather than letting it pass as "unknown".
+    let Some(&first) = data.first() else {
+        return Some(Format::Pickle);
+    };
     let is_pickle = if first == 0x80 {
+        // PROTO n. A safetensors header length such as 0x480 also starts with
+        // 80 04, followed by 0x00 (not an opcode): only a valid safetensors
+        // header makes such bytes something other than a (malformed) pickle.
         matches!(data.get(1), Some(0..=5))
+            && (data.get(2).is_some_and(|&b| is_opcode(b)) || !is_safetensors(data))
     } else {
-        // Protocol 0/1: a plausible first opcode and a STOP at the very end.
-        const OPENERS: &[u8] = b"(]}cNIJKLMFSVXUTGBRiop)deTq";
-        OPENERS.contains(&first) && data.last() == Some(&b'.') && data.len() >= 2
+        // Protocol 0/1: an opcode first and a STOP at the very end.
+        first != b'.' && is_opcode(first) && data.last() == Some(&b'.') && data.len() >= 2
     };
     if !is_pickle {
         return None;
@@ -165,6 +172,12 @@ fn detect_pickle(data: &[u8]) -> Option<Format> {
         return Some(Format::Joblib { compression: None });
     }
     Some(Format::Pickle)
+}
+
+/// Whether a byte is a pickle opcode (protocols 0-5).
+pub fn is_opcode(b: u8) -> bool {
+    const TEXT: &[u8] = b"(.0123FIJKLMNPQRSTUVXabcdeghijlopqrstu}])GBC";
+    TEXT.contains(&b) || (0x80..=0x98).contains(&b)
 }
 
 /// `PROTO n; LONG1 10 <magic LE>; STOP` exactly.
@@ -209,7 +222,7 @@ fn is_safetensors(data: &[u8]) -> bool {
 }
 
 fn detect_zip(data: &[u8]) -> Format {
-    match ZipArchive::parse(data) {
+    match ZipArchive::parse_structure(data) {
         Ok(z) => classify_zip_names(z.entries().iter().map(|e| e.name.as_str())),
         Err(_) => {
             // Malformed: classify by the first local header's name so the
@@ -246,7 +259,10 @@ pub(crate) fn classify_zip_names<'n>(names: impl Iterator<Item = &'n str> + Clon
             return Format::TorchZip;
         }
     }
-    if names.clone().any(|n| n.ends_with("/constants.pkl") || n == "constants.pkl") {
+    if names
+        .clone()
+        .any(|n| n.ends_with("/constants.pkl") || n == "constants.pkl")
+    {
         return Format::TorchScript;
     }
     let mut any = false;

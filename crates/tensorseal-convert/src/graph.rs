@@ -7,7 +7,7 @@
 //! cycle-safe and bounded by a visit budget (shared references cannot make
 //! it explode).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use tensorseal_pickle::{Graph, NodeId, Value};
 
@@ -75,15 +75,18 @@ fn join(path: &str, key: &str) -> String {
 }
 
 fn is_ordered_dict(graph: &Graph, id: NodeId) -> bool {
-    matches!(
-        graph.class_of(id),
-        Some(("collections", "OrderedDict"))
-    )
+    matches!(graph.class_of(id), Some(("collections", "OrderedDict")))
 }
 
 impl<'g, R: TensorRecogniser> Walker<'g, R> {
     /// A walker over `graph` with a visit budget.
-    pub fn new(graph: &'g Graph, rec: R, structure: &str, policy: ObjectPolicy, budget: u64) -> Self {
+    pub fn new(
+        graph: &'g Graph,
+        rec: R,
+        structure: &str,
+        policy: ObjectPolicy,
+        budget: u64,
+    ) -> Self {
         // Which nodes can reach a tensor: reverse reachability from tensors.
         let n = graph.len();
         let mut holds = vec![false; n];
@@ -139,7 +142,11 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
 
     fn spend(&mut self, id: NodeId, path: &str) -> Result<(), ConvertError> {
         if self.budget == 0 {
-            return Err(self.err(id, path, "graph visit budget exhausted (excessive sharing/fan-out)"));
+            return Err(self.err(
+                id,
+                path,
+                "graph visit budget exhausted (excessive sharing/fan-out)",
+            ));
         }
         self.budget -= 1;
         Ok(())
@@ -262,14 +269,19 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
                 return Err(self.err(
                     id,
                     &path,
-                    format!("object of class {class} holds tensors but is not a dict, list or tensor"),
+                    format!(
+                        "object of class {class} holds tensors but is not a dict, list or tensor"
+                    ),
                 ));
             }
             other => {
                 return Err(self.err(
                     id,
                     &path,
-                    format!("{} node holds tensors but is not a container", other.type_name()),
+                    format!(
+                        "{} node holds tensors but is not a container",
+                        other.type_name()
+                    ),
                 ))
             }
         }
@@ -331,7 +343,10 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
             Value::Float(f) => MetaValue::Float(*f),
             Value::Str(s) => MetaValue::Str(s.clone()),
             Value::Bytes(b) | Value::ByteArray(b) => MetaValue::Bytes(b.clone()),
-            Value::Tuple(items) | Value::List(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            Value::Tuple(items)
+            | Value::List(items)
+            | Value::Set(items)
+            | Value::FrozenSet(items) => {
                 let mut out = Vec::with_capacity(items.len().min(1024));
                 for &c in items {
                     out.push(self.meta_of(c, path, depth + 1)?);
@@ -364,7 +379,10 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
                     entries.push(("__items__".into(), MetaValue::List(l)));
                 }
                 if !dict_items.is_empty() {
-                    entries.push(("__dict_items__".into(), self.meta_map(&dict_items, path, depth)?));
+                    entries.push((
+                        "__dict_items__".into(),
+                        self.meta_map(&dict_items, path, depth)?,
+                    ));
                 }
                 MetaValue::Map(entries)
             }
@@ -373,7 +391,11 @@ impl<'g, R: TensorRecogniser> Walker<'g, R> {
                     .class_of(id)
                     .map(|(m, n)| format!("{m}.{n}"))
                     .unwrap_or_else(|| "<non-global>".into());
-                return Err(self.err(id, path, format!("object of class {class} is not convertible metadata")));
+                return Err(self.err(
+                    id,
+                    path,
+                    format!("object of class {class} is not convertible metadata"),
+                ));
             }
             Value::PersistentRef(_) => {
                 return Err(self.err(id, path, "persistent reference outside a tensor"))
@@ -435,6 +457,3 @@ pub fn bigint_decimal(le: &[u8]) -> String {
     digits.reverse();
     String::from_utf8(digits).unwrap_or_default()
 }
-
-/// Cache of per-node results shared by recognisers.
-pub type NodeCache<T> = HashMap<NodeId, T>;

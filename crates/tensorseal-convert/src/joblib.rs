@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use tensorseal_pickle::{GlobalClass, Graph, HookError, Hooks, NodeId, Parsed, Profile, Severity, Value};
+use tensorseal_pickle::{
+    GlobalClass, Graph, HookError, Hooks, NodeId, Parsed, Profile, Severity, Value,
+};
 
 use crate::compress::{decompress, Compression};
 use crate::error::ConvertError;
@@ -116,11 +118,15 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
     if depth > 4 {
         return Err("dtype nesting too deep".into());
     }
-    let call = graph.as_call(id).ok_or("dtype is not a numpy.dtype object")?;
+    let call = graph
+        .as_call(id)
+        .ok_or("dtype is not a numpy.dtype object")?;
     if graph.class_of(id) != Some(("numpy", "dtype")) {
         return Err("dtype is not a numpy.dtype object".into());
     }
-    let args = graph.as_tuple(call.args).ok_or("dtype arguments are not a tuple")?;
+    let args = graph
+        .as_tuple(call.args)
+        .ok_or("dtype arguments are not a tuple")?;
     let descr = args
         .first()
         .and_then(|&a| graph.as_str(a))
@@ -132,7 +138,9 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
     if state.len() < 8 {
         return Err("dtype state tuple too short".into());
     }
-    let order = graph.as_str(state[1]).ok_or("dtype byte order is not a str")?;
+    let order = graph
+        .as_str(state[1])
+        .ok_or("dtype byte order is not a str")?;
     if descr.starts_with('O') {
         return Err("object dtype (a nested pickle) is refused".into());
     }
@@ -151,7 +159,9 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
     let Some(size) = descr.strip_prefix('V') else {
         return Err(format!("unsupported dtype '{descr}'"));
     };
-    let itemsize: u64 = size.parse().map_err(|_| format!("bad void dtype '{descr}'"))?;
+    let itemsize: u64 = size
+        .parse()
+        .map_err(|_| format!("bad void dtype '{descr}'"))?;
     let names = graph
         .as_tuple(state[3])
         .ok_or("void dtype without field names")?;
@@ -212,9 +222,7 @@ const WRAPPERS: &[(&str, &str)] = &[
 ];
 
 fn is_wrapper(graph: &Graph, id: NodeId) -> bool {
-    graph
-        .class_of(id)
-        .is_some_and(|c| WRAPPERS.contains(&c))
+    graph.class_of(id).is_some_and(|c| WRAPPERS.contains(&c))
 }
 
 /// The pickle hook that consumes each wrapper's inline bytes.
@@ -226,14 +234,22 @@ pub struct JoblibHooks {
     pub max_array_bytes: u64,
 }
 
-fn wrapper_array(graph: &Graph, obj: NodeId, input: &[u8], pos: usize, limit: u64) -> Result<(InlineArray, usize), String> {
+fn wrapper_array(
+    graph: &Graph,
+    obj: NodeId,
+    input: &[u8],
+    pos: usize,
+    limit: u64,
+) -> Result<(InlineArray, usize), String> {
     let call = graph.as_call(obj).ok_or("wrapper is not an object")?;
     match graph.as_tuple(call.args) {
         Some([]) => {}
         _ => return Err("wrapper constructed with arguments".into()),
     }
     let state = call.state.ok_or("wrapper without state")?;
-    let items = graph.dict_items(state).ok_or("wrapper state is not a dict")?;
+    let items = graph
+        .dict_items(state)
+        .ok_or("wrapper state is not a dict")?;
     let mut seen = std::collections::HashSet::new();
     for &(k, _) in items {
         let k = graph.as_str(k).ok_or("wrapper state key is not a str")?;
@@ -247,12 +263,18 @@ fn wrapper_array(graph: &Graph, obj: NodeId, input: &[u8], pos: usize, limit: u6
             return Err(format!("duplicate wrapper state key '{k}'"));
         }
     }
-    let get = |k: &str| graph.dict_get_str(state, k).ok_or(format!("wrapper state lacks '{k}'"));
+    let get = |k: &str| {
+        graph
+            .dict_get_str(state, k)
+            .ok_or(format!("wrapper state lacks '{k}'"))
+    };
     match graph.as_global(get("subclass")?) {
         Some(("numpy", "ndarray")) => {}
         _ => return Err("wrapper subclass is not numpy.ndarray".into()),
     }
-    let shape_items = graph.as_tuple(get("shape")?).ok_or("wrapper shape is not a tuple")?;
+    let shape_items = graph
+        .as_tuple(get("shape")?)
+        .ok_or("wrapper shape is not a tuple")?;
     let mut shape = Vec::with_capacity(shape_items.len());
     for &d in shape_items {
         match graph.get(d) {
@@ -267,25 +289,40 @@ fn wrapper_array(graph: &Graph, obj: NodeId, input: &[u8], pos: usize, limit: u6
     };
     let dtype = parse_np_dtype(graph, get("dtype")?)?;
     let n = numel(&shape).ok_or("shape product overflows")?;
-    let nbytes = n.checked_mul(dtype.itemsize()).ok_or("array size overflows")?;
+    let nbytes = n
+        .checked_mul(dtype.itemsize())
+        .ok_or("array size overflows")?;
     if nbytes > limit {
-        return Err(format!("array of {nbytes} bytes exceeds the limit of {limit}"));
+        return Err(format!(
+            "array of {nbytes} bytes exceeds the limit of {limit}"
+        ));
     }
     let mut p = pos;
-    if let Some(al) = graph.dict_get_str(state, "numpy_array_alignment_bytes") {
-        let align = match graph.get(al) {
-            Some(Value::Int(a)) if (1..=255).contains(a) => *a as usize,
-            _ => return Err("bad numpy_array_alignment_bytes".into()),
-        };
-        let pad = *input.get(p).ok_or("truncated before the padding-length byte")? as usize;
+    // Absent (old joblib) or None (non-seekable writer): no padding.
+    let align = match graph
+        .dict_get_str(state, "numpy_array_alignment_bytes")
+        .and_then(|al| graph.get(al))
+    {
+        None | Some(Value::None) => None,
+        Some(Value::Int(a)) if (1..=255).contains(a) => Some(*a as usize),
+        _ => return Err("bad numpy_array_alignment_bytes".into()),
+    };
+    if let Some(align) = align {
+        let pad = *input
+            .get(p)
+            .ok_or("truncated before the padding-length byte")? as usize;
         p += 1;
-        let padding = input.get(p..p + pad).ok_or("truncated inside the alignment padding")?;
+        let padding = input
+            .get(p..p + pad)
+            .ok_or("truncated inside the alignment padding")?;
         if padding.iter().any(|&b| b != 0xFF) || pad == 0 || pad > align {
             return Err("malformed alignment padding".into());
         }
         p += pad;
         if !p.is_multiple_of(align) {
-            return Err(format!("array data at offset {p} is not {align}-byte aligned"));
+            return Err(format!(
+                "array data at offset {p} is not {align}-byte aligned"
+            ));
         }
     }
     let len = usize::try_from(nbytes).map_err(|_| "array size does not fit in memory")?;
@@ -318,10 +355,8 @@ impl Hooks for JoblibHooks {
         if !is_wrapper(graph, obj) {
             return Ok(0);
         }
-        let (arr, consumed) =
-            wrapper_array(graph, obj, input, pos, self.max_array_bytes).map_err(|m| -> HookError {
-                format!("NumpyArrayWrapper: {m}").into()
-            })?;
+        let (arr, consumed) = wrapper_array(graph, obj, input, pos, self.max_array_bytes)
+            .map_err(|m| -> HookError { format!("NumpyArrayWrapper: {m}").into() })?;
         self.arrays.insert(obj, arr);
         Ok(consumed)
     }
@@ -345,7 +380,8 @@ pub fn parse_joblib(stream: &[u8], opts: &ConvertOptions) -> Result<JoblibGraph,
         arrays: HashMap::new(),
         max_array_bytes: opts.max_tensor_bytes,
     };
-    let machine = tensorseal_pickle::Machine::new(tensorseal_pickle::Options::new(Profile::Sklearn));
+    let machine =
+        tensorseal_pickle::Machine::new(tensorseal_pickle::Options::new(Profile::Sklearn));
     let parsed = machine
         .parse_with(stream, &mut hooks)
         .map_err(|source| ConvertError::Pickle {
@@ -357,15 +393,6 @@ pub fn parse_joblib(stream: &[u8], opts: &ConvertOptions) -> Result<JoblibGraph,
         parsed,
         arrays: hooks.arrays,
     })
-}
-
-/// One tensor to cut out of an inline array.
-#[derive(Debug, Clone)]
-pub struct ArrayPart {
-    /// Name suffix (field name for structured arrays, empty otherwise).
-    pub suffix: Option<String>,
-    /// The array.
-    pub array: InlineArray,
 }
 
 struct JoblibRecogniser<'m> {
@@ -380,12 +407,15 @@ impl TensorRecogniser for JoblibRecogniser<'_> {
     }
 
     fn plan(&mut self, graph: &Graph, id: NodeId, path: &str) -> Result<InlineArray, ConvertError> {
-        self.arrays.get(&id).cloned().ok_or_else(|| ConvertError::Graph {
-            structure: "joblib pickle stream".into(),
-            path: path.to_owned(),
-            offset: graph.node(id).map(|n| n.offset).unwrap_or(0),
-            reason: "array wrapper without inline data".into(),
-        })
+        self.arrays
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ConvertError::Graph {
+                structure: "joblib pickle stream".into(),
+                path: path.to_owned(),
+                offset: graph.node(id).map(|n| n.offset).unwrap_or(0),
+                reason: "array wrapper without inline data".into(),
+            })
     }
 
     fn meta_value(&self, graph: &Graph, id: NodeId) -> Option<MetaValue> {

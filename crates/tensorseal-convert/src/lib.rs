@@ -7,6 +7,23 @@
 //! archives through a reader stricter than CPython's and PyTorch's, NumPy
 //! headers through a tiny literal grammar.
 //!
+//! | content | [`Format`] | result of [`import`] |
+//! |---|---|---|
+//! | zip with `<root>/data.pkl` | `TorchZip` | tensors (views materialised, `byteorder` honoured) + metadata |
+//! | zip with `constants.pkl` / `code/` | `TorchScript` | [`ConvertError::TorchScript`] |
+//! | legacy magic-number pickle sequence | `TorchLegacy` | tensors + metadata |
+//! | `\x93NUMPY` | `Npy` | one tensor named `""` |
+//! | zip of `.npy` members | `Npz` | one tensor per member |
+//! | pickle with `NumpyArrayWrapper` (maybe zlib/gzip/bz2/xz/lzma) | `Joblib` | every array as a tensor, object state as metadata |
+//! | other pickle | `Pickle` | refused (inspect it with `tensorseal-pickle`) |
+//! | safetensors / tensorseal / 7z / other zip / unknown | … | refused, never "safe" |
+//!
+//! Entry points: [`detect()`], [`import`] (collects), [`import_with`]
+//! (visitor: one tensor at a time), [`zip::ZipArchive`],
+//! [`npy::parse_npy_header`], [`joblib::parse_joblib`] (graph + inline
+//! arrays for estimator rebuilding). Fuzz targets: [`zip::fuzz_zip`],
+//! [`npy::fuzz_npy_header`], [`joblib::fuzz_joblib`], [`fuzz_import`].
+//!
 //! ```
 //! use tensorseal_convert::{detect, import, ConvertOptions, Format};
 //!
@@ -182,17 +199,39 @@ pub fn import_npz<'a>(
 ) -> Result<(), ConvertError> {
     let z = zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?;
     for e in z.entries() {
-        let name = e.name.strip_suffix(".npy").ok_or(ConvertError::Unsupported {
-            format: Format::Npz,
-            reason: "npz member that is not a .npy",
-        })?;
+        let name = e
+            .name
+            .strip_suffix(".npy")
+            .ok_or(ConvertError::Unsupported {
+                format: Format::Npz,
+                reason: "npz member that is not a .npy",
+            })?;
         let bytes = z.read_entry(e)?;
         let t = match bytes {
             Cow::Borrowed(b) => npy::read_npy(name, b, opts.max_tensor_bytes),
-            owned => npy::read_npy_owned(name, owned, opts.max_tensor_bytes).map(|t| t.into_owned()),
+            owned => {
+                npy::read_npy_owned(name, owned, opts.max_tensor_bytes).map(|t| t.into_owned())
+            }
         }
         .map_err(|err| ConvertError::npy(Some(&e.name), err))?;
         visit(t)?;
     }
     Ok(())
+}
+
+/// Fuzz-target entry point: detect and import with small limits, never
+/// panicking. Returns the number of tensors.
+pub fn fuzz_import(data: &[u8]) -> Result<usize, ConvertError> {
+    let opts = ConvertOptions {
+        max_decompressed_bytes: 1 << 24,
+        max_tensor_bytes: 1 << 24,
+        max_zip_member_bytes: 1 << 24,
+        max_graph_visits: 100_000,
+    };
+    let mut n = 0usize;
+    import_with(data, &opts, &mut |_| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
 }

@@ -159,7 +159,9 @@ impl P<'_> {
                         return Ok(Lit::Str(st.to_owned()));
                     }
                     if c == b'\\' || c == b'\n' || c < 0x20 {
-                        return Err(self.err("escapes and control characters are not accepted in strings"));
+                        return Err(
+                            self.err("escapes and control characters are not accepted in strings")
+                        );
                     }
                     self.i += 1;
                 }

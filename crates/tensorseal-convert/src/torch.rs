@@ -108,6 +108,7 @@ pub struct TensorPlan {
     pub stride: Vec<i64>,
 }
 
+const REBUILD_V1: (&str, &str) = ("torch._utils", "_rebuild_tensor");
 const REBUILD_V2: (&str, &str) = ("torch._utils", "_rebuild_tensor_v2");
 const REBUILD_V3: (&str, &str) = ("torch._utils", "_rebuild_tensor_v3");
 const REBUILD_PARAM: (&str, &str) = ("torch._utils", "_rebuild_parameter");
@@ -132,7 +133,13 @@ impl TorchRecogniser {
         }
     }
 
-    fn err(&self, graph: &Graph, id: NodeId, path: &str, reason: impl Into<String>) -> ConvertError {
+    fn err(
+        &self,
+        graph: &Graph,
+        id: NodeId,
+        path: &str,
+        reason: impl Into<String>,
+    ) -> ConvertError {
         ConvertError::Graph {
             structure: self.structure.clone(),
             path: path.to_owned(),
@@ -148,15 +155,29 @@ impl TorchRecogniser {
         }
     }
 
-    fn ints(&self, graph: &Graph, id: NodeId, path: &str, what: &str) -> Result<Vec<i64>, ConvertError> {
+    fn ints(
+        &self,
+        graph: &Graph,
+        id: NodeId,
+        path: &str,
+        what: &str,
+    ) -> Result<Vec<i64>, ConvertError> {
         // torch.Size is pickled as a plain tuple by torch.save.
         let items = graph
             .as_tuple(id)
             .ok_or_else(|| self.err(graph, id, path, format!("{what} is not a tuple")))?;
-        items.iter().map(|&i| self.int(graph, i, path, what)).collect()
+        items
+            .iter()
+            .map(|&i| self.int(graph, i, path, what))
+            .collect()
     }
 
-    fn storage(&mut self, graph: &Graph, id: NodeId, path: &str) -> Result<StorageRef, ConvertError> {
+    fn storage(
+        &mut self,
+        graph: &Graph,
+        id: NodeId,
+        path: &str,
+    ) -> Result<StorageRef, ConvertError> {
         let pid = match graph.get(id) {
             Some(Value::PersistentRef(p)) => *p,
             _ => return Err(self.err(graph, id, path, "tensor storage is not a persistent id")),
@@ -170,17 +191,30 @@ impl TorchRecogniser {
                 graph,
                 pid,
                 path,
-                format!("persistent id has {} items, expected {expected_len}", t.len()),
+                format!(
+                    "persistent id has {} items, expected {expected_len}",
+                    t.len()
+                ),
             ));
         }
         if graph.as_str(t[0]) != Some("storage") {
-            return Err(self.err(graph, pid, path, "persistent id is not a ('storage', ...) tuple"));
+            return Err(self.err(
+                graph,
+                pid,
+                path,
+                "persistent id is not a ('storage', ...) tuple",
+            ));
         }
         let (m, n) = graph
             .as_global(t[1])
             .ok_or_else(|| self.err(graph, t[1], path, "storage type is not a global"))?;
         let dtype = storage_dtype(m, n).ok_or_else(|| {
-            self.err(graph, t[1], path, format!("unsupported storage type {m}.{n}"))
+            self.err(
+                graph,
+                t[1],
+                path,
+                format!("unsupported storage type {m}.{n}"),
+            )
         })?;
         let key = graph
             .as_str(t[2])
@@ -255,7 +289,11 @@ impl TensorRecogniser for TorchRecogniser {
     fn is_tensor(&self, graph: &Graph, id: NodeId) -> bool {
         matches!(
             graph.class_of(id),
-            Some(REBUILD_V2) | Some(REBUILD_V3) | Some(REBUILD_PARAM) | Some(REBUILD_PARAM_STATE)
+            Some(REBUILD_V1)
+                | Some(REBUILD_V2)
+                | Some(REBUILD_V3)
+                | Some(REBUILD_PARAM)
+                | Some(REBUILD_PARAM_STATE)
         )
     }
 
@@ -267,7 +305,12 @@ impl TensorRecogniser for TorchRecogniser {
             return Err(self.err(graph, id, path, "tensor rebuild not called through REDUCE"));
         }
         if call.state.is_some() || !call.list_items.is_empty() || !call.dict_items.is_empty() {
-            return Err(self.err(graph, id, path, "tensor rebuild result was modified after the call"));
+            return Err(self.err(
+                graph,
+                id,
+                path,
+                "tensor rebuild result was modified after the call",
+            ));
         }
         let args = graph
             .as_tuple(call.args)
@@ -287,11 +330,19 @@ impl TensorRecogniser for TorchRecogniser {
         let v3 = class == Some(REBUILD_V3);
         let ok_len = if v3 {
             args.len() == 7 || args.len() == 8
+        } else if class == Some(REBUILD_V1) {
+            // _rebuild_tensor(storage, storage_offset, size, stride)
+            args.len() == 4
         } else {
             args.len() == 6 || args.len() == 7
         };
         if !ok_len {
-            return Err(self.err(graph, id, path, format!("rebuild has {} arguments", args.len())));
+            return Err(self.err(
+                graph,
+                id,
+                path,
+                format!("rebuild has {} arguments", args.len()),
+            ));
         }
         let storage = self.storage(graph, args[0], path)?;
         let offset = self.int(graph, args[1], path, "storage_offset")?;
@@ -308,8 +359,9 @@ impl TensorRecogniser for TorchRecogniser {
             let (m, n) = graph
                 .as_global(args[6])
                 .ok_or_else(|| self.err(graph, args[6], path, "dtype is not a global"))?;
-            torch_dtype(m, n)
-                .ok_or_else(|| self.err(graph, args[6], path, format!("unsupported dtype {m}.{n}")))?
+            torch_dtype(m, n).ok_or_else(|| {
+                self.err(graph, args[6], path, format!("unsupported dtype {m}.{n}"))
+            })?
         } else {
             storage.dtype
         };
@@ -324,7 +376,10 @@ impl TensorRecogniser for TorchRecogniser {
 }
 
 fn class_is_param(graph: &Graph, id: NodeId) -> bool {
-    matches!(graph.class_of(id), Some(REBUILD_PARAM) | Some(REBUILD_PARAM_STATE))
+    matches!(
+        graph.class_of(id),
+        Some(REBUILD_PARAM) | Some(REBUILD_PARAM_STATE)
+    )
 }
 
 /// Parse one pickle with the torch profile and refuse anything not allowed.
@@ -434,8 +489,13 @@ pub fn import_zip<'a>(
                 reason: format!("member '{}' is outside the archive root '{root}'", e.name),
             })?;
         match rest {
-            "data.pkl" | "byteorder" | "version" | ".data/version" | ".data/serialization_id"
-            | ".format_version" | ".storage_alignment" => {}
+            "data.pkl"
+            | "byteorder"
+            | "version"
+            | ".data/version"
+            | ".data/serialization_id"
+            | ".format_version"
+            | ".storage_alignment" => {}
             "constants.pkl" => {
                 return Err(ConvertError::TorchScript {
                     member: e.name.clone(),
@@ -511,10 +571,12 @@ pub fn import_zip<'a>(
     // unreferenced records are refused (nothing hidden in the archive).
     let mut slices: HashMap<String, &'a [u8]> = HashMap::new();
     for (key, s) in &rec.storages {
-        let e = data_records.get(key.as_str()).ok_or_else(|| ConvertError::Storage {
-            key: key.clone(),
-            reason: "no data record in the archive".into(),
-        })?;
+        let e = data_records
+            .get(key.as_str())
+            .ok_or_else(|| ConvertError::Storage {
+                key: key.clone(),
+                reason: "no data record in the archive".into(),
+            })?;
         check_record(s, e.uncompressed_size)?;
         let bytes = match z.read_entry(e)? {
             Cow::Borrowed(b) => b,
@@ -536,10 +598,13 @@ pub fn import_zip<'a>(
         }
     }
     let lookup = |s: &StorageRef| -> Result<&'a [u8], ConvertError> {
-        slices.get(&s.key).copied().ok_or_else(|| ConvertError::Storage {
-            key: s.key.clone(),
-            reason: "missing".into(),
-        })
+        slices
+            .get(&s.key)
+            .copied()
+            .ok_or_else(|| ConvertError::Storage {
+                key: s.key.clone(),
+                reason: "missing".into(),
+            })
     };
     emit(walked.tensors, &lookup, big_endian, opts, visit)?;
     Ok(walked.metadata)
@@ -565,7 +630,9 @@ pub fn import_legacy<'a>(
         }
     }
     let proto = parse_checked(data, magic.end, false, "legacy protocol-version pickle")?;
-    if proto.graph.as_int(proto.root) != Some(1001) || !matches!(proto.graph.get(proto.root), Some(Value::Int(_))) {
+    if proto.graph.as_int(proto.root) != Some(1001)
+        || !matches!(proto.graph.get(proto.root), Some(Value::Int(_)))
+    {
         return Err(ConvertError::Framing {
             structure: "legacy protocol-version pickle",
             offset: magic.end as u64,
@@ -640,13 +707,14 @@ pub fn import_legacy<'a>(
                 reason: "numel * itemsize overflows".into(),
             })?;
         let start = pos + 8;
-        let end = start.checked_add(nbytes).filter(|&e| e <= data.len() as u64).ok_or(
-            ConvertError::Framing {
+        let end = start
+            .checked_add(nbytes)
+            .filter(|&e| e <= data.len() as u64)
+            .ok_or(ConvertError::Framing {
                 structure: "legacy storage data",
                 offset: start,
                 reason: format!("storage '{key}' of {nbytes} bytes runs past the end of the file"),
-            },
-        )?;
+            })?;
         if slices
             .insert(key.clone(), (&data[start as usize..end as usize], s.dtype))
             .is_some()
@@ -662,7 +730,10 @@ pub fn import_legacy<'a>(
         return Err(ConvertError::Framing {
             structure: "legacy storage data",
             offset: pos,
-            reason: format!("{} trailing bytes after the last storage", data.len() as u64 - pos),
+            reason: format!(
+                "{} trailing bytes after the last storage",
+                data.len() as u64 - pos
+            ),
         });
     }
     // Referenced storages must all be present; the id's numel must match the record.
@@ -684,10 +755,11 @@ pub fn import_legacy<'a>(
             None => Ok(bytes),
             Some(v) => {
                 let isz = s.dtype.size() as u64;
-                let range = v
-                    .offset
-                    .checked_mul(isz)
-                    .zip(v.offset.checked_add(v.size).and_then(|e| e.checked_mul(isz)));
+                let range = v.offset.checked_mul(isz).zip(
+                    v.offset
+                        .checked_add(v.size)
+                        .and_then(|e| e.checked_mul(isz)),
+                );
                 match range {
                     Some((a, b)) if b <= bytes.len() as u64 => Ok(&bytes[a as usize..b as usize]),
                     _ => Err(ConvertError::Storage {

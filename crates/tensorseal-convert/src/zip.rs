@@ -100,7 +100,9 @@ pub enum ZipError {
         offset: u64,
     },
     /// General-purpose flag bits that this reader does not accept.
-    #[error("zip: unsupported general-purpose flags {flags:#06x} for entry '{name}' at offset {offset}")]
+    #[error(
+        "zip: unsupported general-purpose flags {flags:#06x} for entry '{name}' at offset {offset}"
+    )]
     UnsupportedFlags {
         /// Entry name.
         name: String,
@@ -315,7 +317,9 @@ fn parse_extra<'d>(
     let mut zip64 = None;
     let mut seen = HashSet::new();
     while pos < extra.len() {
-        let hdr = extra.get(pos..pos.checked_add(4).ok_or_else(bad)?).ok_or_else(bad)?;
+        let hdr = extra
+            .get(pos..pos.checked_add(4).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
         let id = u16::from_le_bytes([hdr[0], hdr[1]]);
         let len = usize::from(u16::from_le_bytes([hdr[2], hdr[3]]));
         let start = pos + 4;
@@ -369,7 +373,21 @@ fn resolve_zip64(
     // would only appear for multi-disk archives, which are refused).
     if let Some(z) = zip64 {
         if pos != z.len() {
-            return Err(bad());
+            // Older CPython (as used by numpy.savez) writes a local ZIP64
+            // field holding both sizes while also filling the 32-bit
+            // fields. Accept that only when both copies agree exactly.
+            let lenient = offset32.is_none() && pos == 0 && z.len() == 16;
+            if !lenient {
+                return Err(bad());
+            }
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&z[..8]);
+            let zu = u64::from_le_bytes(a);
+            a.copy_from_slice(&z[8..]);
+            let zc = u64::from_le_bytes(a);
+            if zu != u64::from(usize32) || zc != u64::from(csize32) {
+                return Err(bad());
+            }
         }
     }
     Ok((u, c, o))
@@ -425,6 +443,20 @@ impl<'a> ZipArchive<'a> {
     /// Like [`ZipArchive::parse`] with an explicit limit on any member's
     /// uncompressed size.
     pub fn parse_with_limit(data: &'a [u8], max_member_size: u64) -> Result<Self, ZipError> {
+        Self::parse_inner(data, max_member_size, true)
+    }
+
+    /// Structure-only validation (every rule except the CRC-32 of stored
+    /// members), for cheap format detection.
+    pub(crate) fn parse_structure(data: &'a [u8]) -> Result<Self, ZipError> {
+        Self::parse_inner(data, DEFAULT_MAX_MEMBER_SIZE, false)
+    }
+
+    fn parse_inner(
+        data: &'a [u8],
+        max_member_size: u64,
+        verify_crc: bool,
+    ) -> Result<Self, ZipError> {
         let len = data.len() as u64;
         let eocd_at = len.checked_sub(22).ok_or(ZipError::Truncated {
             structure: "end-of-central-directory record",
@@ -523,7 +555,9 @@ impl<'a> ZipArchive<'a> {
                 // The 16/32-bit values must either agree or be saturated.
                 let agree16 = |v: u16, w: u64| v == u16::MAX || u64::from(v) == w;
                 let agree32 = |v: u32, w: u64| v == u32::MAX || u64::from(v) == w;
-                if !agree16(n_total, n64) || !agree32(cd_size32, size64) || !agree32(cd_off32, off64)
+                if !agree16(n_total, n64)
+                    || !agree32(cd_size32, size64)
+                    || !agree32(cd_off32, off64)
                 {
                     return Err(ZipError::Inconsistent {
                         structure: EOCD,
@@ -775,8 +809,14 @@ impl<'a> ZipArchive<'a> {
                 header_offset: lh,
                 data_offset,
             };
-            if method == ZipMethod::Stored {
-                let bytes = slice(data, data_offset, entry.compressed_size, "member data", data_offset)?;
+            if method == ZipMethod::Stored && verify_crc {
+                let bytes = slice(
+                    data,
+                    data_offset,
+                    entry.compressed_size,
+                    "member data",
+                    data_offset,
+                )?;
                 let actual = crc32fast::hash(bytes);
                 if actual != entry.crc32 {
                     return Err(ZipError::Crc {

@@ -11,7 +11,7 @@ use tensorseal_convert::zip::ZipError;
 use tensorseal_convert::{detect, import, ConvertError, ConvertOptions, Format};
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/fixtures")
 }
 
 fn manifest() -> Vec<serde_json::Value> {
@@ -167,4 +167,32 @@ fn pickle_disguised_as_safetensors_is_a_pickle() {
 fn real_safetensors_is_detected_not_converted() {
     let bytes = read("safetensors/small.safetensors");
     assert_eq!(detect(&bytes), Format::Safetensors);
+}
+
+#[test]
+fn checkpoint_metadata_is_typed_and_named_by_path() {
+    use tensorseal_convert::MetaValue;
+    let bytes = read("torch/training_checkpoint.pt");
+    let imp = import(&bytes, &ConvertOptions::default()).unwrap();
+    let get = |k: &str| {
+        imp.metadata
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("epoch"), Some(MetaValue::Int(3)));
+    match get("config") {
+        Some(MetaValue::Map(m)) => {
+            assert!(m.contains(&("name".to_owned(), MetaValue::Str("risk_model".into()))));
+            assert!(m.contains(&(
+                "layers".to_owned(),
+                MetaValue::List(vec![MetaValue::Int(3), MetaValue::Int(2)])
+            )));
+        }
+        other => panic!("config: {other:?}"),
+    }
+    assert!(matches!(
+        get("optimizer.param_groups"),
+        Some(MetaValue::List(_))
+    ));
 }

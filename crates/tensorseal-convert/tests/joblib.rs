@@ -3,11 +3,13 @@
 use std::io::Write;
 
 use tensorseal_convert::compress::DecompressError;
-use tensorseal_convert::{detect, import, Compression, ConvertError, ConvertOptions, Format, MetaValue};
+use tensorseal_convert::{
+    detect, import, Compression, ConvertError, ConvertOptions, Format, MetaValue,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/data/sklearn/{name}",
+        "{}/../../tests/data/fixtures/sklearn/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
@@ -165,7 +167,9 @@ fn decompression_limit_is_enforced() {
         assert!(
             matches!(
                 import(&bytes, &opts),
-                Err(ConvertError::Decompress(DecompressError::LimitExceeded { .. }))
+                Err(ConvertError::Decompress(
+                    DecompressError::LimitExceeded { .. }
+                ))
             ),
             "{codec:?}"
         );
@@ -185,16 +189,38 @@ fn trailing_bytes_after_compressed_stream_are_refused() {
 #[test]
 fn tampered_padding_and_trailing_data_are_refused() {
     let data = fixture("risk_logreg.joblib");
-    // The first 0xFF padding run follows the first wrapper's BUILD.
-    let pad = data.windows(2).position(|w| w == [b'b', 0x0f]);
-    if let Some(p) = pad {
+    let jg = tensorseal_convert::joblib::parse_joblib(&data, &ConvertOptions::default()).unwrap();
+    assert_eq!(jg.arrays.len(), 4);
+    for arr in jg.arrays.values() {
+        // Data is 16-byte aligned and preceded by 0xFF padding.
+        assert_eq!(arr.data_offset % 16, 0);
+        assert_eq!(data[arr.data_offset - 1], 0xFF);
         let mut t = data.clone();
-        t[p + 2] = 0xFE;
-        assert!(import(&t, &ConvertOptions::default()).is_err());
+        t[arr.data_offset - 1] = 0xFE;
+        assert!(matches!(
+            import(&t, &ConvertOptions::default()),
+            Err(ConvertError::Pickle { .. })
+        ));
     }
     let mut t = data.clone();
     t.push(b'.');
-    assert!(import(&t, &ConvertOptions::default()).is_err());
+    assert!(matches!(
+        import(&t, &ConvertOptions::default()),
+        Err(ConvertError::Pickle { .. })
+    ));
+}
+
+#[test]
+fn array_limit_is_enforced_inside_the_hook() {
+    let data = fixture("risk_logreg.joblib");
+    let opts = ConvertOptions {
+        max_tensor_bytes: 16,
+        ..ConvertOptions::default()
+    };
+    assert!(matches!(
+        import(&data, &opts),
+        Err(ConvertError::Pickle { .. })
+    ));
 }
 
 #[test]
@@ -202,6 +228,49 @@ fn every_truncation_is_an_error_not_a_panic() {
     let data = fixture("risk_logreg.joblib");
     for n in 0..data.len() {
         let _ = import(&data[..n], &ConvertOptions::default());
-        assert!(tensorseal_convert::joblib::fuzz_joblib(&data[..n]).is_err(), "len {n}");
+        assert!(
+            tensorseal_convert::joblib::fuzz_joblib(&data[..n]).is_err(),
+            "len {n}"
+        );
     }
+}
+
+#[test]
+fn trailing_bytes_after_any_codec_are_refused() {
+    let raw = fixture("risk_logreg.joblib");
+    for (codec, mut bytes) in compress_all(&raw) {
+        // A second compressed member/stream appended.
+        let again = bytes.clone();
+        bytes.extend_from_slice(&again);
+        assert!(
+            matches!(
+                import(&bytes, &ConvertOptions::default()),
+                Err(ConvertError::Decompress(
+                    DecompressError::Trailing { .. } | DecompressError::Invalid { .. }
+                ))
+            ),
+            "{codec:?}"
+        );
+    }
+}
+
+#[test]
+fn large_xz_stream_is_still_detected_as_joblib() {
+    // More than the 1 MiB detection window once decompressed.
+    let raw = fixture("anomaly_iforest.joblib");
+    let mut big = raw.clone();
+    big.extend(std::iter::repeat_n(b'.', 2 << 20));
+    let mut xz = Vec::new();
+    lzma_rs::xz_compress(&mut std::io::Cursor::new(&big), &mut xz).unwrap();
+    assert_eq!(
+        detect(&xz),
+        Format::Joblib {
+            compression: Some(Compression::Xz)
+        }
+    );
+    // The trailing bytes after the pickle are then refused by the reader.
+    assert!(matches!(
+        import(&xz, &ConvertOptions::default()),
+        Err(ConvertError::Pickle { .. })
+    ));
 }

@@ -31,12 +31,18 @@ fn transposed_view_is_materialised() {
     let pkl = torch_pkl("FloatStorage", 6, 0, &[3, 2], &[1, 3]);
     let z = torch_zip(&pkl, b"little", &f32s(&[1., 2., 3., 4., 5., 6.]), &[]);
     let imp = import(&z, &ConvertOptions::default()).unwrap();
-    assert_eq!(&*imp.tensors[0].data, f32s(&[1., 4., 2., 5., 3., 6.]).as_slice());
+    assert_eq!(
+        &*imp.tensors[0].data,
+        f32s(&[1., 4., 2., 5., 3., 6.]).as_slice()
+    );
 }
 
 #[test]
 fn big_endian_storage_is_converted() {
-    let be: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|x| x.to_be_bytes()).collect();
+    let be: Vec<u8> = [1.5f32, -2.0]
+        .iter()
+        .flat_map(|x| x.to_be_bytes())
+        .collect();
     let pkl = torch_pkl("FloatStorage", 2, 0, &[2], &[1]);
     let z = torch_zip(&pkl, b"big", &be, &[]);
     let imp = import(&z, &ConvertOptions::default()).unwrap();
@@ -124,7 +130,7 @@ fn torchscript_archive_is_refused() {
 fn malicious_data_pkl_is_refused_by_the_allow_list() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/hostile/torch_zip_malicious_data_pkl.pt"
+        "/../../tests/data/fixtures/hostile/torch_zip_malicious_data_pkl.pt"
     );
     let z = std::fs::read(path).unwrap();
     assert_eq!(detect(&z), Format::TorchZip);
@@ -149,7 +155,10 @@ fn zip_that_is_neither_torch_nor_npz_is_unsupported() {
 
 #[test]
 fn legacy_truncated_or_extended_is_refused() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/torch/legacy_format.pt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/fixtures/torch/legacy_format.pt"
+    );
     let orig = std::fs::read(path).unwrap();
     assert!(import(&orig, &ConvertOptions::default()).is_ok());
     let mut longer = orig.clone();
@@ -159,7 +168,10 @@ fn legacy_truncated_or_extended_is_refused() {
         Err(ConvertError::Framing { .. })
     ));
     for n in 0..orig.len() {
-        assert!(import(&orig[..n], &ConvertOptions::default()).is_err(), "len {n}");
+        assert!(
+            import(&orig[..n], &ConvertOptions::default()).is_err(),
+            "len {n}"
+        );
     }
 }
 
@@ -178,4 +190,57 @@ fn tensor_size_limit_is_enforced() {
             ..
         })
     ));
+}
+
+#[test]
+fn rebuild_tensor_v1_is_understood() {
+    let v2 = torch_pkl("FloatStorage", 2, 0, &[2], &[1]);
+    let s = String::from_utf8_lossy(&v2).into_owned();
+    assert!(s.contains("_rebuild_tensor_v2"));
+    let mut v1 = Vec::new();
+    let cut = v2
+        .windows(b"\x89ccollections".len())
+        .position(|w| w == b"\x89ccollections")
+        .unwrap();
+    for part in v2[..cut].split(|&b| b == b'\n') {
+        v1.extend_from_slice(if part == b"_rebuild_tensor_v2" {
+            b"_rebuild_tensor"
+        } else {
+            part
+        });
+        v1.push(b'\n');
+    }
+    v1.pop();
+    v1.extend_from_slice(b"tRu.");
+    let z = torch_zip(&v1, b"little", &f32s(&[3., 4.]), &[]);
+    let imp = import(&z, &ConvertOptions::default()).unwrap();
+    assert_eq!(&*imp.tensors[0].data, f32s(&[3., 4.]).as_slice());
+}
+
+#[test]
+fn large_contiguous_tensor_is_borrowed_not_copied() {
+    let n = 4 << 20; // 16 MiB of f32
+    let storage = vec![0x3fu8; n * 4];
+    let pkl = torch_pkl(
+        "FloatStorage",
+        n as u32,
+        0,
+        &[1024, (n / 1024) as u32],
+        &[(n / 1024) as u32, 1],
+    );
+    let z = torch_zip(&pkl, b"little", &storage, &[]);
+    let mut borrowed = 0;
+    tensorseal_convert::import_with(&z, &ConvertOptions::default(), &mut |t| {
+        assert_eq!(t.data.len(), n * 4);
+        if let std::borrow::Cow::Borrowed(b) = t.data {
+            // The slice points into the archive itself.
+            let base = z.as_ptr() as usize;
+            let p = b.as_ptr() as usize;
+            assert!(p >= base && p + b.len() <= base + z.len());
+            borrowed += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(borrowed, 1);
 }

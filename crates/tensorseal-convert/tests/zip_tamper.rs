@@ -38,7 +38,10 @@ fn valid_archive_reads_zero_copy() {
 fn appended_bytes_are_refused() {
     let mut z = two();
     z.extend_from_slice(b"trailer");
-    assert!(matches!(ZipArchive::parse(&z), Err(ZipError::NoEocdAtEnd { .. })));
+    assert!(matches!(
+        ZipArchive::parse(&z),
+        Err(ZipError::NoEocdAtEnd { .. })
+    ));
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn central_directory_size_differs_from_local_header() {
     z[cd + 24] += 1;
     let err = ZipArchive::parse(&z).unwrap_err();
     assert!(
-        matches!(err, ZipError::LocalMismatch { .. } | ZipError::NotContiguous { .. }),
+        matches!(
+            err,
+            ZipError::LocalMismatch { .. } | ZipError::NotContiguous { .. }
+        ),
         "{err:?}"
     );
 }
@@ -121,7 +127,10 @@ fn encrypted_flag_is_refused() {
         flags: 1,
         ..Member::stored("a.npy", b"1")
     }]);
-    assert!(matches!(ZipArchive::parse(&z), Err(ZipError::Encrypted { .. })));
+    assert!(matches!(
+        ZipArchive::parse(&z),
+        Err(ZipError::Encrypted { .. })
+    ));
 }
 
 #[test]
@@ -233,7 +242,10 @@ fn member_size_limit_is_enforced() {
 
 #[test]
 fn torch_fixture_descriptor_tampering_is_refused() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/torch/mlp_state_dict.pt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/fixtures/torch/mlp_state_dict.pt"
+    );
     let orig = std::fs::read(path).unwrap();
     assert!(ZipArchive::parse(&orig).is_ok());
     // Flip one CRC byte of the first data descriptor.
@@ -262,9 +274,71 @@ fn torch_fixture_descriptor_tampering_is_refused() {
 
 #[test]
 fn every_truncation_of_a_fixture_is_an_error_not_a_panic() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/numpy/bundle.npz");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/fixtures/numpy/bundle.npz");
     let z = std::fs::read(path).unwrap();
     for n in 0..z.len() {
         assert!(ZipArchive::parse(&z[..n]).is_err(), "len {n}");
     }
+}
+
+/// A streamed ZIP64 member as miniz writes large PyTorch records: local
+/// sizes saturated with a zeroed ZIP64 extra, then an 8-byte-size data
+/// descriptor.
+fn zip64_streamed(data: &[u8], descriptor_size_delta: u64) -> Vec<u8> {
+    let name = b"archive/data/0";
+    let crc = crc32fast::hash(data);
+    let mut z = Vec::new();
+    z.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    z.extend_from_slice(&45u16.to_le_bytes());
+    z.extend_from_slice(&8u16.to_le_bytes());
+    z.extend_from_slice(&[0; 10]); // method, time, date, crc
+    z.extend_from_slice(&u32::MAX.to_le_bytes());
+    z.extend_from_slice(&u32::MAX.to_le_bytes());
+    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    z.extend_from_slice(&20u16.to_le_bytes());
+    z.extend_from_slice(name);
+    z.extend_from_slice(&1u16.to_le_bytes());
+    z.extend_from_slice(&16u16.to_le_bytes());
+    z.extend_from_slice(&[0; 16]);
+    z.extend_from_slice(data);
+    z.extend_from_slice(&0x0807_4b50u32.to_le_bytes());
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&(data.len() as u64 + descriptor_size_delta).to_le_bytes());
+    z.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    let cd_off = z.len() as u32;
+    let mut cd = Vec::new();
+    cd.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+    cd.extend_from_slice(&45u16.to_le_bytes());
+    cd.extend_from_slice(&45u16.to_le_bytes());
+    cd.extend_from_slice(&8u16.to_le_bytes());
+    cd.extend_from_slice(&[0; 6]); // method, time, date
+    cd.extend_from_slice(&crc.to_le_bytes());
+    cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    cd.extend_from_slice(&[0; 12]); // extra, comment, disk, attrs
+    cd.extend_from_slice(&0u32.to_le_bytes());
+    cd.extend_from_slice(name);
+    z.extend_from_slice(&cd);
+    z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    z.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    z.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    z.extend_from_slice(&cd_off.to_le_bytes());
+    z.extend_from_slice(&[0, 0]);
+    z
+}
+
+#[test]
+fn zip64_streamed_member_with_wide_descriptor() {
+    let z = zip64_streamed(b"0123456789abcdef", 0);
+    let a = ZipArchive::parse(&z).unwrap();
+    assert_eq!(&*a.read("archive/data/0").unwrap(), b"0123456789abcdef");
+    let bad = zip64_streamed(b"0123456789abcdef", 1);
+    assert!(matches!(
+        ZipArchive::parse(&bad),
+        Err(ZipError::Inconsistent {
+            structure: "data descriptor",
+            ..
+        })
+    ));
 }

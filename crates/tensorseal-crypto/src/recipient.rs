@@ -34,6 +34,7 @@ pub const FILE_KEY_STANZA_BODY_LEN: usize = FILE_KEY_LEN + STANZA_TAG_LEN;
 /// An X-Wing recipient secret key (the 32-byte seed). Zeroized on drop.
 #[derive(Clone)]
 pub struct RecipientSecretKey {
+    seed: Zeroizing<[u8; RECIPIENT_SECRET_KEY_LEN]>,
     sk: XWingSecret,
     public: RecipientPublicKey,
 }
@@ -74,6 +75,7 @@ impl RecipientSecretKey {
         let mut bytes = Box::new([0u8; RECIPIENT_PUBLIC_KEY_LEN]);
         bytes.copy_from_slice(&pk.to_bytes());
         Self {
+            seed: Zeroizing::new(*seed),
             sk,
             public: RecipientPublicKey { bytes, pk },
         }
@@ -81,9 +83,7 @@ impl RecipientSecretKey {
 
     /// The 32-byte seed. Handle with care.
     pub fn to_bytes(&self) -> Zeroizing<[u8; RECIPIENT_SECRET_KEY_LEN]> {
-        let mut out = Zeroizing::new([0u8; RECIPIENT_SECRET_KEY_LEN]);
-        out.copy_from_slice(&self.sk.to_bytes());
-        out
+        self.seed.clone()
     }
 
     /// The matching public key.

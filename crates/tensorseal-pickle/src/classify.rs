@@ -216,30 +216,31 @@ const SKLEARN: &[(&str, &str)] = &[
 
 /// The exact allow-list of a profile, as `(module, qualname)` pairs.
 pub fn allow_list(profile: Profile) -> Vec<(&'static str, &'static str)> {
-    let parts: &[&[(&str, &str)]] = match profile {
-        Profile::Torch => &[COLLECTIONS, BUILTIN_VALUES, TORCH],
-        Profile::Numpy => &[COLLECTIONS, BUILTIN_VALUES, NUMPY],
-        Profile::Sklearn => &[COLLECTIONS, BUILTIN_VALUES, NUMPY, SKLEARN],
-        Profile::Any => &[COLLECTIONS, BUILTIN_VALUES, TORCH, NUMPY, SKLEARN],
-    };
-    parts.iter().flat_map(|p| p.iter().copied()).collect()
+    profile
+        .parts()
+        .iter()
+        .flat_map(|p| p.iter().copied())
+        .collect()
 }
 
-fn in_list(list: &[&[(&str, &str)]], module: &str, name: &str) -> bool {
-    list.iter()
-        .any(|p| p.iter().any(|(m, n)| *m == module && *n == name))
-}
+type Pairs = &'static [(&'static str, &'static str)];
 
 impl Profile {
-    /// Whether `(module, name)` is on this profile's allow-list (exact match).
-    pub fn allows(self, module: &str, name: &str) -> bool {
-        let parts: &[&[(&str, &str)]] = match self {
+    fn parts(self) -> &'static [Pairs] {
+        match self {
             Profile::Torch => &[COLLECTIONS, BUILTIN_VALUES, TORCH],
             Profile::Numpy => &[COLLECTIONS, BUILTIN_VALUES, NUMPY],
             Profile::Sklearn => &[COLLECTIONS, BUILTIN_VALUES, NUMPY, SKLEARN],
             Profile::Any => &[COLLECTIONS, BUILTIN_VALUES, TORCH, NUMPY, SKLEARN],
-        };
-        in_list(parts, module, name)
+        }
+    }
+
+    /// Whether `(module, name)` is on this profile's allow-list (exact match
+    /// of both strings; no prefixes, no dotted-name resolution).
+    pub fn allows(self, module: &str, name: &str) -> bool {
+        self.parts()
+            .iter()
+            .any(|p| p.iter().any(|(m, n)| *m == module && *n == name))
     }
 
     /// Classify a global for this profile: allowed (exact), dangerous (deny
@@ -305,6 +306,7 @@ const DENY_MODULES: &[(&str, DangerReason)] = &[
     ("faulthandler", R::Interpreter),
     ("tracemalloc", R::Interpreter),
     ("runpy", R::CodeExecution),
+    ("ast", R::CodeExecution),
     ("code", R::CodeExecution),
     ("codeop", R::CodeExecution),
     ("compileall", R::CodeExecution),
@@ -441,7 +443,11 @@ const DENY_PAIRS: &[(&str, &str, DangerReason)] = &[
     ("torch.serialization", "save", R::FileSystem),
     ("torch.storage", "_load_from_bytes", R::NestedLoader),
     ("torch.storage", "from_file", R::FileSystem),
-    ("torch.jit.unsupported_tensor_ops", "execWrapper", R::CodeExecution),
+    (
+        "torch.jit.unsupported_tensor_ops",
+        "execWrapper",
+        R::CodeExecution,
+    ),
     ("numpy", "load", R::NestedLoader),
     ("numpy", "loads", R::NestedLoader),
     ("numpy", "loadtxt", R::FileSystem),
@@ -463,12 +469,63 @@ const DENY_PAIRS: &[(&str, &str, DangerReason)] = &[
 /// Builtins whose use is harmless on their own (fickling's SAFE_BUILTINS);
 /// any other builtin is treated as dangerous.
 const HARMLESS_BUILTINS: &[&str] = &[
-    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
-    "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash",
-    "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min",
-    "next", "object", "oct", "ord", "pow", "range", "repr", "reversed", "round", "set", "slice",
-    "sorted", "str", "sum", "tuple", "zip", "long", "unicode", "basestring", "xrange",
-    "NotImplemented", "Ellipsis", "True", "False", "None", "float", "memoryview",
+    "abs",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+    "long",
+    "unicode",
+    "basestring",
+    "xrange",
+    "NotImplemented",
+    "Ellipsis",
+    "True",
+    "False",
+    "None",
+    "float",
+    "memoryview",
 ];
 
 const BUILTIN_MODULES: &[&str] = &["builtins", "__builtin__", "__builtins__"];
@@ -477,8 +534,8 @@ fn builtin_reason(name: &str) -> DangerReason {
     match name {
         "open" | "file" => R::FileSystem,
         "__import__" | "reload" => R::Import,
-        "getattr" | "setattr" | "delattr" | "vars" | "globals" | "locals" | "dir"
-        | "super" | "type" | "property" | "classmethod" | "staticmethod" => R::AttributeGadget,
+        "getattr" | "setattr" | "delattr" | "vars" | "globals" | "locals" | "dir" | "super"
+        | "type" | "property" | "classmethod" | "staticmethod" => R::AttributeGadget,
         _ => R::CodeExecution,
     }
 }
@@ -504,70 +561,84 @@ fn is_identifier(s: &str) -> bool {
 
 /// The deny-list verdict for a `(module, name)` pair, if any.
 ///
-/// Checks: module prefixes; exact pairs; builtins other than harmless ones;
-/// and for dotted names every component (`eval.__call__` → `eval`;
-/// `os.system` under `pathlib` → `os`), with dunder attribute access treated
-/// as an attribute gadget.
+/// The pair is read as one attribute path `module.name` (what a resolver that
+/// follows dotted names would reach). Checks: every prefix of the path
+/// against the denied modules (`pathlib` + `os.system` reaches `os`;
+/// `torch` + `hub.load` reaches `torch.hub`); every `(prefix, next
+/// component)` against the denied pairs (`torch.compile` + `x` reaches
+/// `torch.compile`); builtins other than harmless ones (`builtins` +
+/// `eval.__call__` reaches `eval`); dunder components (`__globals__`,
+/// `__builtins__`, `__call__`) as attribute gadgets; and names that are not
+/// identifier paths.
 pub fn deny_reason(module: &str, name: &str) -> Option<DangerReason> {
-    if let Some(r) = module_denied(module) {
-        return Some(r);
+    let all: Vec<&str> = module.split('.').chain(name.split('.')).collect();
+    let module_len = module.split('.').count();
+    // Read the path from its start and, for dotted names, from every name
+    // component on (`__future__` + `_ssl.RAND_bytes` reaches `_ssl`).
+    let name_starts = if name.contains('.') {
+        module_len..all.len()
+    } else {
+        0..0
+    };
+    for start in std::iter::once(0).chain(name_starts) {
+        if let Some(r) = deny_path(&all[start..]) {
+            return Some(r);
+        }
     }
-    if let Some((_, _, r)) = DENY_PAIRS
-        .iter()
-        .find(|(m, n, _)| *m == module && *n == name)
-    {
-        return Some(*r);
-    }
-    let first = name.split('.').next().unwrap_or(name);
-    if BUILTIN_MODULES.contains(&module) && !HARMLESS_BUILTINS.contains(&first) {
-        return Some(builtin_reason(first));
-    }
-    // Any dunder component (other than the module's own plain names) reaches
-    // interpreter internals: `__call__`, `__globals__`, `__builtins__`, ...
-    let comps: Vec<&str> = module.split('.').chain(name.split('.')).collect();
+    let comps = all;
     if comps
         .iter()
         .any(|c| c.len() > 4 && c.starts_with("__") && c.ends_with("__"))
-        && !BUILTIN_MODULES.contains(&module)
         && module != "__future__"
     {
         return Some(R::AttributeGadget);
     }
-    if name.contains('.') {
-        // Treat the attribute path as a module path too: `pathlib` + `os.system`
-        // reaches `os.system`; `builtins` + `eval.__call__` reaches `eval`.
-        let parts: Vec<&str> = name.split('.').collect();
-        for i in 0..parts.len() {
-            let sub_module = parts[..=i].join(".");
-            if let Some(r) = module_denied(&sub_module) {
-                return Some(r);
-            }
-            if BUILTIN_MODULES.contains(&sub_module.as_str()) {
-                return Some(R::AttributeGadget);
-            }
-            if i + 1 < parts.len() {
-                let rest = parts[i + 1..].join(".");
-                if let Some((_, _, r)) = DENY_PAIRS
-                    .iter()
-                    .find(|(m, n, _)| *m == sub_module && *n == rest)
-                {
-                    return Some(*r);
-                }
-            }
-        }
-        // builtins reachable by name (e.g. `something` + `eval.__call__`).
-        if let Some(p) = parts.first() {
-            if matches!(
-                *p,
-                "eval" | "exec" | "compile" | "open" | "getattr" | "__import__" | "system"
-            ) {
-                return Some(R::CodeExecution);
-            }
+    if comps.len() > module_len + 1 {
+        // Dotted attribute paths reaching notorious callables by name.
+        if comps[module_len..].iter().any(|c| {
+            matches!(
+                *c,
+                "eval"
+                    | "exec"
+                    | "compile"
+                    | "open"
+                    | "getattr"
+                    | "__import__"
+                    | "system"
+                    | "popen"
+            )
+        }) {
+            return Some(R::CodeExecution);
         }
     }
     if !module.split('.').all(is_identifier) || !name.split('.').all(is_identifier) {
         // Not something `find_class` could import legitimately: a smuggling attempt.
         return Some(R::DynamicName);
+    }
+    None
+}
+
+fn deny_path(comps: &[&str]) -> Option<DangerReason> {
+    for i in 1..=comps.len() {
+        let prefix = comps[..i].join(".");
+        if let Some(r) = module_denied(&prefix) {
+            return Some(r);
+        }
+        if let Some(next) = comps.get(i) {
+            if let Some((_, _, r)) = DENY_PAIRS
+                .iter()
+                .find(|(m, n, _)| *m == prefix && n == next)
+            {
+                return Some(*r);
+            }
+            if BUILTIN_MODULES.contains(&prefix.as_str()) && !HARMLESS_BUILTINS.contains(next) {
+                return Some(builtin_reason(next));
+            }
+        }
+        // A builtins module reached through an attribute (`x` + `__builtins__.eval`).
+        if i > 1 && BUILTIN_MODULES.contains(&comps[i - 1]) {
+            return Some(R::AttributeGadget);
+        }
     }
     None
 }
@@ -618,5 +689,15 @@ mod tests {
         assert!(deny_reason("numpy", "__builtins__").is_some());
         assert!(deny_reason("asyncio.unix_events", "x").is_some());
         assert!(deny_reason("foo", "bar baz").is_some());
+        assert!(deny_reason("torch.compile", "dangerous").is_some());
+        assert!(deny_reason("torch", "hub.load").is_some());
+        assert!(deny_reason("numpy", "f2py").is_some());
+        assert!(deny_reason("collections", "OrderedDict").is_none());
+        assert!(deny_reason("mymod", "__builtins__.eval").is_some());
+        assert!(deny_reason("__builtin__", "eval").is_some());
+        assert!(deny_reason("__future__", "_ssl.RAND_bytes").is_some());
+        assert!(deny_reason("__future__", "annotations").is_none());
+        assert!(deny_reason("mypkg.layers", "profile").is_none());
+        assert!(deny_reason("mypkg.layers", "os.system").is_some());
     }
 }

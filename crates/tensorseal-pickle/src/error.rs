@@ -8,20 +8,16 @@ pub enum LimitKind {
     Opcodes,
     /// Values on the stack (all mark frames together).
     StackDepth,
-    /// Open marks.
-    Marks,
     /// Memo entries.
     MemoEntries,
     /// Bytes of strings/bytes materialised in total.
     MaterialisedBytes,
-    /// Container nesting depth.
+    /// Container nesting depth (also bounds open marks).
     NestingDepth,
     /// Size of one `LONG`/`LONG1`/`LONG4` in bytes.
     LongBytes,
     /// Nodes in the graph.
     Nodes,
-    /// Container entries added in total (APPENDS/SETITEMS/TUPLE items).
-    ContainerItems,
 }
 
 /// Errors of the pickle machine.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::classify::{DangerReason, GlobalClass, Profile};
+use crate::classify::{GlobalClass, Profile};
 use crate::error::PickleError;
 use crate::machine::{Hooks, Machine, NoHooks, Options};
 use crate::opcodes::{self as op, Arg};
@@ -168,7 +168,10 @@ fn scan_after(input: &[u8], from: usize, profile: Profile, report: &mut Report) 
                 recent.clear();
                 memo.clear();
             }
-            op::SHORT_BINUNICODE | op::BINUNICODE | op::BINUNICODE8 | op::SHORT_BINSTRING
+            op::SHORT_BINUNICODE
+            | op::BINUNICODE
+            | op::BINUNICODE8
+            | op::SHORT_BINSTRING
             | op::BINSTRING => recent.push(std::str::from_utf8(arg).ok().map(str::to_owned)),
             op::UNICODE => recent.push(std::str::from_utf8(arg).ok().map(str::to_owned)),
             op::STRING => {
@@ -218,20 +221,14 @@ fn scan_after(input: &[u8], from: usize, profile: Profile, report: &mut Report) 
                 match (m, n) {
                     (Some(m), Some(n)) => add_scanned(report, &m, &n, start, profile),
                     _ => {
+                        // Without a real stack this may be a misread of binary
+                        // data, so it only confirms the stream is malformed.
                         report.findings.push(Finding {
                             offset: start,
                             kind: FindingKind::DynamicGlobal,
-                            severity: Severity::Dangerous,
+                            severity: Severity::Malformed,
                             message: "STACK_GLOBAL with non-literal operands after a parse error"
                                 .into(),
-                        });
-                        report.globals.push(GlobalRef {
-                            module: "<dynamic>".into(),
-                            name: "<dynamic>".into(),
-                            class: GlobalClass::Dangerous {
-                                reason: DangerReason::DynamicName,
-                            },
-                            offset: start,
                         });
                     }
                 }

@@ -48,4 +48,4 @@ pub use error::{LimitKind, PickleError};
 pub use inspect::{inspect, inspect_bytes, inspect_one, inspect_with};
 pub use machine::{parse, parse_one, HookError, Hooks, Limits, Machine, NoHooks, Options, Parsed};
 pub use report::{Finding, FindingKind, GlobalRef, Report, Severity, Verdict};
-pub use value::{Call, CallKind, Graph, Node, NodeId, Value};
+pub use value::{Call, CallKind, Graph, Node, NodeId, Shape, Value};

@@ -8,6 +8,11 @@ use crate::opcodes as op;
 use crate::report::{verdict_of, Finding, FindingKind, GlobalRef, Severity, Verdict};
 use crate::value::{Call, CallKind, Graph, NodeId, Value};
 
+/// Nested levels of repeated references that count as a billion-laughs pattern.
+const FAN_OUT_DEPTH_LIMIT: u32 = 3;
+/// Tree-walk size from which reference expansion is reported.
+const EXPANDED_LIMIT: u64 = 10_000_000;
+
 /// Error type hooks return to refuse the input.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -42,7 +47,7 @@ impl Default for Limits {
             max_nesting: 1_000,
             max_long_bytes: 1_024,
             max_nodes: 10_000_000,
-            max_line: 64 * 1024,
+            max_line: 16 << 20,
         }
     }
 }
@@ -254,6 +259,7 @@ struct State<'a, 'o> {
     protocol: u8,
     graph: Graph,
     depth: Vec<u32>,
+    unhashable: Vec<bool>,
     stack: Vec<NodeId>,
     marks: Vec<usize>,
     memo: HashMap<u64, NodeId>,
@@ -278,6 +284,7 @@ impl<'a, 'o> State<'a, 'o> {
             protocol: 0,
             graph: Graph::new(),
             depth: Vec::new(),
+            unhashable: Vec::new(),
             stack: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
@@ -417,16 +424,22 @@ impl<'a, 'o> State<'a, 'o> {
             return Err(self.limit(LimitKind::Nodes, self.opts.limits.max_nodes as u64));
         }
         if depth as usize > self.opts.limits.max_nesting {
-            return Err(self.limit(
-                LimitKind::NestingDepth,
-                self.opts.limits.max_nesting as u64,
-            ));
+            return Err(self.limit(LimitKind::NestingDepth, self.opts.limits.max_nesting as u64));
         }
+        // Hashability is fixed at creation: tuples and frozensets are immutable.
+        let unhashable = match &value {
+            Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::ByteArray(_) => true,
+            Value::Tuple(items) | Value::FrozenSet(items) => items
+                .iter()
+                .any(|i| self.unhashable.get(i.index()).copied().unwrap_or(false)),
+            _ => false,
+        };
         let id = self
             .graph
             .push(value, self.op_start)
             .ok_or_else(|| self.limit(LimitKind::Nodes, u64::from(u32::MAX)))?;
         self.depth.push(depth);
+        self.unhashable.push(unhashable);
         Ok(id)
     }
 
@@ -491,14 +504,14 @@ impl<'a, 'o> State<'a, 'o> {
     }
 
     fn pop_mark(&mut self) -> R<Vec<NodeId>> {
-        let Some(m) = self.marks.pop() else {
-            return Err(PickleError::Mark {
+        match self.marks.pop() {
+            Some(m) if m <= self.stack.len() => Ok(self.stack.split_off(m)),
+            _ => Err(PickleError::Mark {
                 opcode: self.name,
                 offset: self.op_start,
                 message: "no MARK on the stack",
-            });
-        };
-        Ok(self.stack.split_off(m))
+            }),
+        }
     }
 
     fn value(&self, id: NodeId) -> &Value {
@@ -540,10 +553,7 @@ impl<'a, 'o> State<'a, 'o> {
     fn bump_depth(&mut self, target: NodeId, children: &[NodeId]) -> R<()> {
         let d = self.container_depth(children).max(self.depth_of(target));
         if d as usize > self.opts.limits.max_nesting {
-            return Err(self.limit(
-                LimitKind::NestingDepth,
-                self.opts.limits.max_nesting as u64,
-            ));
+            return Err(self.limit(LimitKind::NestingDepth, self.opts.limits.max_nesting as u64));
         }
         if let Some(slot) = self.depth.get_mut(target.index()) {
             *slot = d;
@@ -744,16 +754,19 @@ impl<'a, 'o> State<'a, 'o> {
                         message: format!("FRAME in protocol {}", self.protocol),
                     });
                 }
-                let n = self.check_len(n)?;
-                self.frame_end = Some(self.pos + n);
+                // A frame longer than the input is not an error yet: the
+                // opcodes inside it fail with `Truncated` when they run out of
+                // input, while framing tricks (nested FRAME, straddling) are
+                // still reported as such.
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                self.frame_end = Some(self.pos.saturating_add(n));
             }
             op::STOP => return self.stop().map(Some),
             op::MARK => {
                 if self.marks.len() >= self.opts.limits.max_nesting {
-                    return Err(self.limit(
-                        LimitKind::NestingDepth,
-                        self.opts.limits.max_nesting as u64,
-                    ));
+                    return Err(
+                        self.limit(LimitKind::NestingDepth, self.opts.limits.max_nesting as u64)
+                    );
                 }
                 self.marks.push(self.stack.len());
             }
@@ -824,7 +837,9 @@ impl<'a, 'o> State<'a, 'o> {
             op::FLOAT => {
                 let l = self.line()?;
                 let s = std::str::from_utf8(l).map_err(|_| self.bad("non-ASCII float"))?;
-                let f: f64 = s.parse().map_err(|_| self.bad(format!("bad float {s:?}")))?;
+                let f: f64 = s
+                    .parse()
+                    .map_err(|_| self.bad(format!("bad float {s:?}")))?;
                 self.push_value(Value::Float(f))?;
             }
             op::BINFLOAT => {
@@ -914,6 +929,7 @@ impl<'a, 'o> State<'a, 'o> {
             }
             op::FROZENSET => {
                 let items = self.pop_mark()?;
+                self.check_hashable(&items);
                 self.push_container(Value::FrozenSet(items.clone()), &items)?;
             }
             op::DICT => {
@@ -943,6 +959,7 @@ impl<'a, 'o> State<'a, 'o> {
                 let t = self.top()?;
                 self.charge(8 * items.len() as u64)?;
                 self.bump_depth(t, &items)?;
+                self.check_hashable(&items);
                 match self.graph.get_mut(t) {
                     Some(Value::Set(s)) => s.extend(items),
                     _ => return Err(self.bad_target(t)),
@@ -1131,11 +1148,30 @@ impl<'a, 'o> State<'a, 'o> {
         self.new_node(Value::Tuple(items), d)
     }
 
-    fn pairs(&self, items: &[NodeId]) -> R<Vec<(NodeId, NodeId)>> {
-        if items.len() % 2 != 0 {
+    fn pairs(&mut self, items: &[NodeId]) -> R<Vec<(NodeId, NodeId)>> {
+        if !items.len().is_multiple_of(2) {
             return Err(self.bad("odd number of items for a dict"));
         }
+        let keys: Vec<NodeId> = items.iter().step_by(2).copied().collect();
+        self.check_hashable(&keys);
         Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+    }
+
+    fn check_hashable(&mut self, keys: &[NodeId]) {
+        if let Some(&k) = keys
+            .iter()
+            .find(|&&k| self.unhashable.get(k.index()).copied().unwrap_or(false))
+        {
+            let t = self.value(k).type_name();
+            self.finding(
+                FindingKind::UnhashableKey,
+                Severity::Malformed,
+                format!(
+                    "{} uses an unhashable {t} as a dict key or set item",
+                    self.name
+                ),
+            );
+        }
     }
 
     fn append(&mut self, items: &[NodeId]) -> R<()> {
@@ -1173,6 +1209,13 @@ impl<'a, 'o> State<'a, 'o> {
 
     fn stop(&mut self) -> R<NodeId> {
         if let Some(fe) = self.frame_end {
+            if fe > self.input.len() {
+                return Err(PickleError::Truncated {
+                    opcode: "FRAME",
+                    offset: self.op_start,
+                    needed: fe - self.input.len(),
+                });
+            }
             if fe != self.pos {
                 return Err(PickleError::Frame {
                     opcode: self.name,
@@ -1203,6 +1246,33 @@ impl<'a, 'o> State<'a, 'o> {
                 };
                 side.push((node.offset, c.kind, desc, allowed));
             }
+        }
+        let shape = self.graph.shape(root);
+        if shape.max_back_refs > 1 {
+            self.finding(
+                FindingKind::Expansion,
+                Severity::Dangerous,
+                format!(
+                    "a container refers {} times to itself or its ancestors (cyclic fan-out)",
+                    shape.max_back_refs
+                ),
+            );
+        } else if shape.cyclic {
+            self.finding(
+                FindingKind::CyclicStructure,
+                Severity::Info,
+                "the object graph contains a cycle (self-referencing container)".into(),
+            );
+        }
+        if shape.fan_out_depth >= FAN_OUT_DEPTH_LIMIT || shape.expanded > EXPANDED_LIMIT {
+            self.finding(
+                FindingKind::Expansion,
+                Severity::Dangerous,
+                format!(
+                    "reference expansion: {} distinct nodes unfold to {} (fan-out depth {})",
+                    shape.distinct, shape.expanded, shape.fan_out_depth
+                ),
+            );
         }
         for (offset, kind, desc, allowed) in side {
             self.findings.push(Finding {

@@ -64,6 +64,12 @@ pub enum FindingKind {
     ParseError,
     /// A resource limit was hit.
     LimitExceeded,
+    /// A container that (transitively) contains itself.
+    CyclicStructure,
+    /// Nested fan-out of shared references (billion laughs) or a huge expanded size.
+    Expansion,
+    /// A dict key or set item Python could not hash (list, dict, set...).
+    UnhashableKey,
     /// Globals found by the linear scan after the machine stopped.
     AfterError,
     /// Anything else worth noting (e.g. INST/OBJ protocol-0/1 calls).

@@ -150,6 +150,23 @@ pub struct Node {
     pub offset: usize,
 }
 
+/// Shape statistics of the graph reachable from a root (see [`Graph::shape`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Distinct nodes reachable from the root.
+    pub distinct: u64,
+    /// Nodes a naive tree walk would visit (saturating; cycles not expanded).
+    pub expanded: u64,
+    /// Nesting levels of fan-out: how many times, along one path, a parent
+    /// refers to the same child more than once (billion-laughs pattern).
+    pub fan_out_depth: u32,
+    /// True if some node (transitively) contains itself.
+    pub cyclic: bool,
+    /// Largest number of references from one node back to nodes that
+    /// contain it (1 for a plain cycle such as `l.append(l)`).
+    pub max_back_refs: u32,
+}
+
 /// The arena of nodes produced by one pickle.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph {
@@ -279,6 +296,104 @@ impl Graph {
             }
         }
         seen
+    }
+
+    /// Compute [`Shape`] statistics from `root` with an iterative post-order
+    /// walk (no recursion, cycle-safe).
+    pub fn shape(&self, root: NodeId) -> Shape {
+        const NEW: u8 = 0;
+        const OPEN: u8 = 1;
+        const DONE: u8 = 2;
+        let n = self.nodes.len();
+        let mut state = vec![NEW; n];
+        let mut size = vec![0u64; n];
+        let mut fan = vec![0u32; n];
+        let mut shape = Shape::default();
+        if root.index() >= n {
+            return shape;
+        }
+        // (node, its children, next child index, back references seen)
+        let mut stack: Vec<(NodeId, Vec<NodeId>, usize, u32)> = Vec::new();
+        let children = |id: NodeId| {
+            let mut v = Vec::new();
+            if let Some(val) = self.get(id) {
+                self.for_each_child(val, |c| v.push(c));
+            }
+            v
+        };
+        state[root.index()] = OPEN;
+        stack.push((root, children(root), 0, 0));
+        while let Some(top) = stack.last_mut() {
+            let (id, kids, next) = (top.0, &top.1, &mut top.2);
+            if let Some(&c) = kids.get(*next) {
+                *next += 1;
+                match state.get(c.index()).copied() {
+                    Some(NEW) => {
+                        state[c.index()] = OPEN;
+                        let k = children(c);
+                        stack.push((c, k, 0, 0));
+                    }
+                    Some(OPEN) => {
+                        shape.cyclic = true;
+                        top.3 = top.3.saturating_add(1);
+                        shape.max_back_refs = shape.max_back_refs.max(top.3);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            // All children done: combine.
+            let mut sorted = kids.clone();
+            sorted.sort_unstable();
+            let mut total: u64 = 1;
+            let mut depth = 0u32;
+            let mut i = 0;
+            while i < sorted.len() {
+                let c = sorted[i];
+                let mut j = i;
+                while j < sorted.len() && sorted[j] == c {
+                    j += 1;
+                }
+                let count = (j - i) as u64;
+                let ci = c.index();
+                if state.get(ci).copied() == Some(DONE) {
+                    total = total.saturating_add(size[ci].saturating_mul(count));
+                    depth = depth.max(fan[ci] + u32::from(count > 1));
+                }
+                i = j;
+            }
+            size[id.index()] = total;
+            fan[id.index()] = depth;
+            state[id.index()] = DONE;
+            shape.distinct += 1;
+            stack.pop();
+        }
+        shape.expanded = size[root.index()];
+        shape.fan_out_depth = fan[root.index()];
+        shape
+    }
+
+    /// Whether Python could use this value as a dict key / set item
+    /// (lists, dicts, sets and bytearrays, also inside tuples, cannot).
+    pub fn is_hashable(&self, id: NodeId) -> bool {
+        let mut stack = vec![id];
+        let mut seen = 0usize;
+        while let Some(id) = stack.pop() {
+            seen += 1;
+            if seen > 100_000 {
+                return false;
+            }
+            match self.get(id) {
+                Some(Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::ByteArray(_)) => {
+                    return false
+                }
+                Some(Value::Tuple(items) | Value::FrozenSet(items)) => {
+                    stack.extend(items.iter().copied())
+                }
+                _ => {}
+            }
+        }
+        true
     }
 
     /// Call `f` on every direct child id of a value.

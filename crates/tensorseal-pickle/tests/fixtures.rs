@@ -55,7 +55,10 @@ fn check(file: &str, entry: &serde_json::Value, report: &Report) {
     );
     let dangerous: BTreeSet<String> = report.dangerous_globals().into_iter().collect();
     for d in strings(entry, "dangerous") {
-        assert!(dangerous.contains(&d), "{file}: {d} not reported dangerous: {dangerous:?}");
+        assert!(
+            dangerous.contains(&d),
+            "{file}: {d} not reported dangerous: {dangerous:?}"
+        );
     }
     let globals: BTreeSet<String> = report.globals.iter().map(|g| g.dotted()).collect();
     assert_eq!(globals, strings(entry, "globals"), "{file}: globals");
@@ -107,7 +110,10 @@ fn torch_state_dict_graph() {
     let parsed = tensorseal_pickle::parse(&pkl, &Options::new(Profile::Torch)).unwrap();
     assert!(parsed.is_safe());
     let g = &parsed.graph;
-    assert_eq!(g.class_of(parsed.root), Some(("collections", "OrderedDict")));
+    assert_eq!(
+        g.class_of(parsed.root),
+        Some(("collections", "OrderedDict"))
+    );
     let w = g.dict_get_str(parsed.root, "0.weight").expect("0.weight");
     assert_eq!(g.class_of(w), Some(("torch._utils", "_rebuild_tensor_v2")));
     let args = g.as_tuple(g.as_call(w).unwrap().args).unwrap();
@@ -143,21 +149,37 @@ fn torch_legacy_multi_pickle() {
     );
     assert_eq!(roots[1].graph.as_int(roots[1].root), Some(1001));
     // storage keys list
-    assert!(matches!(roots[4].graph.get(roots[4].root), Some(Value::List(_))));
+    assert!(matches!(
+        roots[4].graph.get(roots[4].root),
+        Some(Value::List(_))
+    ));
     assert!(pos < bytes.len(), "raw storages follow the pickles");
 }
 
 #[test]
 fn joblib_hook_skips_raw_arrays() {
-    for file in ["sklearn/risk_logreg.joblib", "sklearn/anomaly_iforest.joblib"] {
+    for file in [
+        "sklearn/risk_logreg.joblib",
+        "sklearn/anomaly_iforest.joblib",
+    ] {
         let bytes = read(file);
         // Without the hook the raw array bytes are not pickle opcodes.
         let plain = inspect(&bytes, Profile::Sklearn);
         assert_ne!(plain.verdict, Verdict::Safe, "{file}");
-        assert_ne!(plain.verdict, Verdict::Dangerous, "{file}: {:#?}", plain.findings);
+        assert_ne!(
+            plain.verdict,
+            Verdict::Dangerous,
+            "{file}: {:#?}",
+            plain.findings
+        );
         let mut hooks = JoblibHooks::default();
         let report = inspect_with(&bytes, &Options::new(Profile::Sklearn), &mut hooks);
-        assert_eq!(report.verdict, Verdict::Safe, "{file}: {:#?}", report.findings);
+        assert_eq!(
+            report.verdict,
+            Verdict::Safe,
+            "{file}: {:#?}",
+            report.findings
+        );
         assert!(!hooks.arrays.is_empty());
         assert!(report
             .globals

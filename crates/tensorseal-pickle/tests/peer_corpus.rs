@@ -14,6 +14,27 @@ use tensorseal_pickle::{inspect, inspect_one, NoHooks, Options, Profile, Report,
 
 const CORPORA: &[&str] = &["picklescan", "modelscan", "fickling", "candle"];
 
+/// Files whose label is fickling's *own default verdict* on a parse-robustness
+/// test (the test only asserts "no crash"; see fickling/MANIFEST.txt), where
+/// this crate deliberately says `Malformed`: Python itself cannot load them,
+/// exactly like the project's `malformed/stack_underflow.pkl` fixture
+/// (`\x80\x04R.`), and nothing in them is callable. Both verdicts refuse
+/// conversion. Listed here so the deviation stays visible.
+const ROBUSTNESS_ONLY_MALFORMED: &[(&str, &str)] = &[
+    (
+        "fickling/generated_from_tests/TestCrashes.test_missing_mark_before_tuple__01.pkl",
+        "b'\\x80\\x04t.': TUPLE without MARK",
+    ),
+    (
+        "fickling/generated_from_tests/TestCrashes.test_impossible_cyclic_pickle__01.pkl",
+        "d[d] = 'value': unhashable dict key, Python raises TypeError",
+    ),
+    (
+        "fickling/generated_from_tests/TestCrashes.test_impossible_cyclic_pickle__02.pkl",
+        "s.add(s): unhashable set item, Python raises TypeError",
+    ),
+];
+
 const LEGACY_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
 
 fn container_kind(bytes: &[u8], name: &str) -> Option<&'static str> {
@@ -53,6 +74,8 @@ fn ok(label: &str, v: Verdict) -> bool {
         "dangerous" => v == Verdict::Dangerous,
         "safe" => matches!(v, Verdict::Safe | Verdict::Unknown),
         "error" => matches!(v, Verdict::Malformed | Verdict::Dangerous),
+        // fickling's resource-limit tests under reduced limits: only "no panic".
+        "any" => true,
         _ => false,
     }
 }
@@ -62,6 +85,7 @@ struct Counts {
     checked: usize,
     passed: usize,
     skipped: usize,
+    deviations: usize,
     by_label: BTreeMap<String, (usize, usize)>,
 }
 
@@ -72,7 +96,11 @@ fn peer_corpora() {
         return;
     };
     let root = Path::new(&root);
-    assert!(root.is_dir(), "TENSORSEAL_PEER_CORPUS={} is not a directory", root.display());
+    assert!(
+        root.is_dir(),
+        "TENSORSEAL_PEER_CORPUS={} is not a directory",
+        root.display()
+    );
     let mut failures = Vec::new();
     for corpus in CORPORA {
         let dir = root.join(corpus);
@@ -82,7 +110,8 @@ fn peer_corpora() {
             serde_json::from_slice(&labels_raw).expect("labels.json: object of file -> label");
         let mut counts = Counts::default();
         for (file, label) in &labels {
-            let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{corpus}/{file}: {e}"));
+            let bytes =
+                std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{corpus}/{file}: {e}"));
             if container_kind(&bytes, file).is_some() {
                 counts.skipped += 1;
                 continue;
@@ -96,7 +125,17 @@ fn peer_corpora() {
             counts.checked += 1;
             let e = counts.by_label.entry(label.clone()).or_default();
             e.0 += 1;
-            if ok(label, verdict) {
+            let path = format!("{corpus}/{file}");
+            let deviation = ROBUSTNESS_ONLY_MALFORMED
+                .iter()
+                .find(|(f, _)| *f == path)
+                .filter(|_| verdict == Verdict::Malformed);
+            if let Some((_, why)) = deviation {
+                println!("  deviation (robustness-only label {label}, reported Malformed): {path}: {why}");
+                counts.deviations += 1;
+                e.1 += 1;
+                counts.passed += 1;
+            } else if ok(label, verdict) {
                 counts.passed += 1;
                 e.1 += 1;
             } else {
@@ -112,13 +151,20 @@ fn peer_corpora() {
                         )
                     })
                     .unwrap_or_default();
-                failures.push(format!("{corpus}/{file}: label {label}, got {verdict:?} {detail}"));
+                failures.push(format!(
+                    "{corpus}/{file}: label {label}, got {verdict:?} {detail}"
+                ));
             }
         }
         println!(
-            "peer corpus {corpus}: {}/{} pickles as labelled, {} container files skipped (tensorseal-convert); per label (checked, passed): {:?}",
-            counts.passed, counts.checked, counts.skipped, counts.by_label
+            "peer corpus {corpus}: {}/{} pickles as labelled (incl. {} documented robustness-only deviations), {} container files skipped (tensorseal-convert); per label (checked, passed): {:?}",
+            counts.passed, counts.checked, counts.deviations, counts.skipped, counts.by_label
         );
     }
-    assert!(failures.is_empty(), "{} mislabelled:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mislabelled:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -28,11 +28,13 @@ pub fn import_safetensors(
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::at(src, ErrorKind::Safetensors(e.to_string())))?;
     if let Some(meta) = header.metadata() {
-        let mut pairs: Vec<_> = meta
-            .iter()
-            .map(|(k, v)| (k.clone(), MetaValue::Str(v.clone())))
-            .collect();
-        pairs.extend(info.metadata.drain(..));
+        // The caller's entries come first so that, after the stable sort, they win
+        // over the file's own entries of the same name.
+        let mut pairs = std::mem::take(&mut info.metadata);
+        pairs.extend(
+            meta.iter()
+                .map(|(k, v)| (k.clone(), MetaValue::Str(v.clone()))),
+        );
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.dedup_by(|later, earlier| later.0 == earlier.0);
         info.metadata = pairs;

@@ -8,7 +8,7 @@ use tensorseal_pickle::{Graph, HookError, Hooks, NodeId, Value};
 /// Path of a file under tests/data.
 pub fn data(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
+        .join("../../tests/data/fixtures")
         .join(rel)
 }
 
@@ -111,12 +111,92 @@ impl Hooks for JoblibHooks {
         let size = itemsize(graph, dtype).ok_or("unsupported dtype")?;
         let nbytes = n.checked_mul(size).ok_or("overflow")?;
         let mut skip = 0;
-        if graph.dict_get_str(state, "numpy_array_alignment_bytes").is_some() {
+        if graph
+            .dict_get_str(state, "numpy_array_alignment_bytes")
+            .is_some()
+        {
             let pad = *input.get(pos).ok_or("missing padding length")? as usize;
             skip = 1 + pad;
         }
         self.arrays.push((obj, pos + skip, nbytes));
         let _ = Value::None;
         Ok(skip + nbytes)
+    }
+}
+
+/// Minimal pickle assembler for hostile test streams (bytes only; nothing is
+/// ever loaded by Python).
+#[derive(Clone, Default)]
+pub struct P(pub Vec<u8>);
+
+impl P {
+    pub fn new() -> Self {
+        P(Vec::new())
+    }
+    pub fn proto(mut self, v: u8) -> Self {
+        self.0.extend([0x80, v]);
+        self
+    }
+    pub fn raw(mut self, b: &[u8]) -> Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub fn op(mut self, c: u8) -> Self {
+        self.0.push(c);
+        self
+    }
+    /// `c` GLOBAL opcode with text lines.
+    pub fn global(mut self, m: &str, n: &str) -> Self {
+        self.0.push(b'c');
+        self.0.extend_from_slice(m.as_bytes());
+        self.0.push(b'\n');
+        self.0.extend_from_slice(n.as_bytes());
+        self.0.push(b'\n');
+        self
+    }
+    /// SHORT_BINUNICODE.
+    pub fn s(mut self, s: &str) -> Self {
+        self.0.push(0x8c);
+        self.0.push(s.len() as u8);
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+    /// SHORT_BINBYTES.
+    pub fn b(mut self, b: &[u8]) -> Self {
+        self.0.push(b'C');
+        self.0.push(b.len() as u8);
+        self.0.extend_from_slice(b);
+        self
+    }
+    /// BINBYTES (u32 length).
+    pub fn bin_bytes(mut self, b: &[u8]) -> Self {
+        self.0.push(b'B');
+        self.0.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(b);
+        self
+    }
+    /// BININT1.
+    pub fn int(mut self, v: u8) -> Self {
+        self.0.extend([b'K', v]);
+        self
+    }
+    /// STACK_GLOBAL of two literal strings.
+    pub fn stack_global(self, m: &str, n: &str) -> Self {
+        self.s(m).s(n).op(0x93)
+    }
+    /// `callee(arg_str)` via TUPLE1 + REDUCE (callee already on the stack).
+    pub fn call1(self, arg: &str) -> Self {
+        self.s(arg).op(0x85).op(b'R')
+    }
+    pub fn frame(mut self, n: u64) -> Self {
+        self.0.push(0x95);
+        self.0.extend_from_slice(&n.to_le_bytes());
+        self
+    }
+    pub fn stop(self) -> Self {
+        self.op(b'.')
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
     }
 }
