@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert a model file (safetensors) into a container.
+    /// Convert a model file (safetensors, PyTorch, NumPy, joblib) into a container.
     Convert(cmd::convert::Args),
     /// List a container's metadata and tensors.
     Ls(cmd::ls::Args),

@@ -6,7 +6,8 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/fixtures/safetensors/small.safetensors")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/fixtures/safetensors/small.safetensors")
 }
 
 fn ts() -> Command {
@@ -23,8 +24,22 @@ fn convert(dir: &Path) -> PathBuf {
         .arg(fixture())
         .arg("-o")
         .arg(&out)
-        .args(["--model-id", "risk", "--version", "4", "--meta", "owner=ml-team"])
-        .args(["--meta", "epochs:int=12", "--dep", "torch=2.5.1", "--training-date", "2026-10-01"])
+        .args([
+            "--model-id",
+            "risk",
+            "--version",
+            "4",
+            "--meta",
+            "owner=ml-team",
+        ])
+        .args([
+            "--meta",
+            "epochs:int=12",
+            "--dep",
+            "torch=2.5.1",
+            "--training-date",
+            "2026-10-01",
+        ])
         .assert()
         .success();
     out
@@ -35,7 +50,12 @@ fn convert_ls_verify_export() {
     let dir = tempfile::tempdir().unwrap();
     let out = convert(dir.path());
 
-    let o = ts().arg("ls").arg(&out).args(["--json", "--allow-unsigned"]).output().unwrap();
+    let o = ts()
+        .arg("ls")
+        .arg(&out)
+        .args(["--json", "--allow-unsigned"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["model_id"], "risk");
@@ -46,20 +66,34 @@ fn convert_ls_verify_export() {
     assert_eq!(v["dependencies"]["torch"], "2.5.1");
     let tensors = v["tensors"].as_array().unwrap();
     assert_eq!(tensors.len(), 3);
-    let embed = tensors.iter().find(|t| t["name"] == "embed.weight").unwrap();
+    let embed = tensors
+        .iter()
+        .find(|t| t["name"] == "embed.weight")
+        .unwrap();
     assert_eq!(embed["dtype"], "F32");
     assert_eq!(embed["shape"], serde_json::json!([10, 4]));
     assert_eq!(embed["length"], 160);
     assert_eq!(embed["offset"].as_u64().unwrap() % 64, 0);
     assert_eq!(embed["sha256"].as_str().unwrap().len(), 64);
 
-    let o = ts().arg("verify").arg(&out).args(["--allow-unsigned", "--json"]).output().unwrap();
+    let o = ts()
+        .arg("verify")
+        .arg(&out)
+        .args(["--allow-unsigned", "--json"])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], true);
 
     let st = dir.path().join("back.safetensors");
-    ts().arg("export").arg(&out).arg("-o").arg(&st).arg("--allow-unsigned").assert().success();
+    ts().arg("export")
+        .arg(&out)
+        .arg("-o")
+        .arg(&st)
+        .arg("--allow-unsigned")
+        .assert()
+        .success();
     assert!(st.exists());
 }
 
@@ -83,15 +117,28 @@ fn tampered_file_fails_verify_with_one_line() {
     let mut bytes = std::fs::read(&out).unwrap();
     bytes[4096 + 3] ^= 0x40;
     std::fs::write(&out, &bytes).unwrap();
-    let o = ts().arg("verify").arg(&out).arg("--allow-unsigned").output().unwrap();
+    let o = ts()
+        .arg("verify")
+        .arg(&out)
+        .arg("--allow-unsigned")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.starts_with("tensorseal: error: "), "{e}");
-    assert!(e.contains("small.tseal") && e.contains("slice 0") && e.contains("offset 4096"), "{e}");
+    assert!(
+        e.contains("small.tseal") && e.contains("slice 0") && e.contains("offset 4096"),
+        "{e}"
+    );
     assert_eq!(e.trim_end().lines().count(), 1);
     assert!(!e.contains("panicked"));
 
-    let o = ts().arg("verify").arg(&out).args(["--allow-unsigned", "--json"]).output().unwrap();
+    let o = ts()
+        .arg("verify")
+        .arg(&out)
+        .args(["--allow-unsigned", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -103,11 +150,23 @@ fn convert_refuses_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.tseal");
     std::fs::write(&out, b"keep me").unwrap();
-    let o = ts().arg("convert").arg(fixture()).arg("-o").arg(&out).output().unwrap();
+    let o = ts()
+        .arg("convert")
+        .arg(fixture())
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
-    ts().arg("convert").arg(fixture()).arg("-o").arg(&out).arg("--force").assert().success();
+    ts().arg("convert")
+        .arg(fixture())
+        .arg("-o")
+        .arg(&out)
+        .arg("--force")
+        .assert()
+        .success();
 }
 
 #[test]
@@ -116,7 +175,12 @@ fn garbage_and_missing_files_fail_cleanly() {
     let junk = dir.path().join("junk.tseal");
     std::fs::write(&junk, vec![0x42u8; 10_000]).unwrap();
     for f in [junk, dir.path().join("missing.tseal")] {
-        let o = ts().arg("verify").arg(&f).arg("--allow-unsigned").output().unwrap();
+        let o = ts()
+            .arg("verify")
+            .arg(&f)
+            .arg("--allow-unsigned")
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(1));
         let e = stderr(&o);
         assert_eq!(e.trim_end().lines().count(), 1, "{e}");
@@ -128,7 +192,12 @@ fn garbage_and_missing_files_fail_cleanly() {
 fn usage_errors_exit_64() {
     let o = ts().args(["convert"]).output().unwrap();
     assert_eq!(o.status.code(), Some(64));
-    let o = ts().arg("convert").arg(fixture()).args(["-o", "x", "--meta", "novalue"]).output().unwrap();
+    let o = ts()
+        .arg("convert")
+        .arg(fixture())
+        .args(["-o", "x", "--meta", "novalue"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(64));
 }
 

@@ -19,6 +19,7 @@ use crate::compress::{decompress, Compression};
 use crate::error::ConvertError;
 use crate::graph::{ObjectPolicy, TensorRecogniser, Walker};
 use crate::layout::{contiguous_strides, fortran_strides, numel, swap_in_place, View};
+use crate::model::ElementSize;
 use crate::model::{DType, ImportedTensor, MetaValue};
 use crate::ConvertOptions;
 
@@ -82,7 +83,7 @@ impl NpDType {
 
 fn simple_kind(code: &str) -> Option<DType> {
     Some(match code {
-        "b1" | "?" => DType::Bool,
+        "b1" | "?" => DType::BOOL,
         "u1" => DType::U8,
         "i1" => DType::I8,
         "u2" => DType::U16,
@@ -478,7 +479,7 @@ fn numpy_scalar(graph: &Graph, id: NodeId) -> Option<MetaValue> {
         (v << sh) >> sh
     };
     Some(match dtype {
-        DType::Bool => MetaValue::Bool(b[0] != 0),
+        DType::BOOL => MetaValue::Bool(b[0] != 0),
         DType::U8 | DType::U16 | DType::U32 => MetaValue::Int(u64::from_le_bytes(a8) as i64),
         DType::U64 => match i64::try_from(u64::from_le_bytes(a8)) {
             Ok(v) => MetaValue::Int(v),

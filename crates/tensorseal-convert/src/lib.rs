@@ -51,6 +51,7 @@
 #![deny(missing_docs)]
 
 pub mod compress;
+pub mod container;
 pub mod detect;
 pub mod error;
 pub mod graph;
@@ -62,6 +63,7 @@ pub mod torch;
 pub mod zip;
 
 pub use compress::Compression;
+pub use container::{convert_file, ConvertFileError};
 pub use detect::{detect, Format};
 pub use error::ConvertError;
 pub use model::{DType, Imported, ImportedTensor, MetaValue};

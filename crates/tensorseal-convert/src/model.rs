@@ -4,80 +4,24 @@ use std::borrow::Cow;
 
 use crate::detect::Format;
 
-/// Element types, named as safetensors names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DType {
-    /// bool, one byte (0 or 1).
-    Bool,
-    /// u8.
-    U8,
-    /// i8.
-    I8,
-    /// u16.
-    U16,
-    /// i16.
-    I16,
-    /// u32.
-    U32,
-    /// i32.
-    I32,
-    /// u64.
-    U64,
-    /// i64.
-    I64,
-    /// IEEE half.
-    F16,
-    /// bfloat16.
-    BF16,
-    /// f32.
-    F32,
-    /// f64.
-    F64,
-    /// float8 e4m3 (fn).
-    F8E4M3,
-    /// float8 e5m2.
-    F8E5M2,
-    /// complex64 (two f32).
-    C64,
+/// Element types: the container format's own [`tensorseal_format::Dtype`].
+pub use tensorseal_format::Dtype as DType;
+
+/// Element widths of the whole-byte dtypes the readers produce.
+pub(crate) trait ElementSize {
+    /// Size of one element in bytes.
+    fn size(self) -> usize;
+    /// Size of the unit that a byte-order swap reverses (complex numbers swap
+    /// each f32 half separately).
+    fn swap_unit(self) -> usize;
 }
 
-impl DType {
-    /// The safetensors spelling (`F32`, `BF16`, `F8_E4M3`, `BOOL`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Bool => "BOOL",
-            DType::U8 => "U8",
-            DType::I8 => "I8",
-            DType::U16 => "U16",
-            DType::I16 => "I16",
-            DType::U32 => "U32",
-            DType::I32 => "I32",
-            DType::U64 => "U64",
-            DType::I64 => "I64",
-            DType::F16 => "F16",
-            DType::BF16 => "BF16",
-            DType::F32 => "F32",
-            DType::F64 => "F64",
-            DType::F8E4M3 => "F8_E4M3",
-            DType::F8E5M2 => "F8_E5M2",
-            DType::C64 => "C64",
-        }
+impl ElementSize for DType {
+    fn size(self) -> usize {
+        (self.bits() / 8) as usize
     }
 
-    /// Size of one element in bytes.
-    pub fn size(self) -> usize {
-        match self {
-            DType::Bool | DType::U8 | DType::I8 | DType::F8E4M3 | DType::F8E5M2 => 1,
-            DType::U16 | DType::I16 | DType::F16 | DType::BF16 => 2,
-            DType::U32 | DType::I32 | DType::F32 => 4,
-            DType::U64 | DType::I64 | DType::F64 | DType::C64 => 8,
-        }
-    }
-
-    /// Size of the unit that a byte-order swap reverses (complex numbers
-    /// swap each f32 half separately).
-    pub fn swap_unit(self) -> usize {
+    fn swap_unit(self) -> usize {
         match self {
             DType::C64 => 4,
             d => d.size(),

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use crate::layout::{fortran_strides, numel, LayoutError, View};
+use crate::model::ElementSize;
 use crate::model::{DType, ImportedTensor};
 
 /// Errors of the `.npy` reader; offsets are relative to the start of the
@@ -278,7 +279,7 @@ fn map_descr(descr: &str) -> Result<(DType, bool), NpyError> {
         });
     }
     let dtype = match rest {
-        "b1" => DType::Bool,
+        "b1" => DType::BOOL,
         "u1" => DType::U8,
         "i1" => DType::I8,
         "u2" => DType::U16,

@@ -9,6 +9,7 @@ use tensorseal_pickle::{Graph, NodeId, Parsed, Profile, Value};
 use crate::error::ConvertError;
 use crate::graph::{ObjectPolicy, TensorRecogniser, Walker};
 use crate::layout::View;
+use crate::model::ElementSize;
 use crate::model::{DType, ImportedTensor, MetaValue};
 use crate::zip::ZipArchive;
 use crate::{ConvertOptions, Format};
@@ -32,10 +33,10 @@ pub fn storage_dtype(module: &str, name: &str) -> Option<DType> {
         "ShortStorage" => DType::I16,
         "CharStorage" => DType::I8,
         "ByteStorage" => DType::U8,
-        "BoolStorage" => DType::Bool,
+        "BoolStorage" => DType::BOOL,
         "ComplexFloatStorage" => DType::C64,
-        "Float8_e4m3fnStorage" => DType::F8E4M3,
-        "Float8_e5m2Storage" => DType::F8E5M2,
+        "Float8_e4m3fnStorage" => DType::F8_E4M3,
+        "Float8_e5m2Storage" => DType::F8_E5M2,
         _ => return None,
     })
 }
@@ -50,8 +51,8 @@ pub fn torch_dtype(module: &str, name: &str) -> Option<DType> {
         "float64" => DType::F64,
         "float16" => DType::F16,
         "bfloat16" => DType::BF16,
-        "float8_e4m3fn" => DType::F8E4M3,
-        "float8_e5m2" => DType::F8E5M2,
+        "float8_e4m3fn" => DType::F8_E4M3,
+        "float8_e5m2" => DType::F8_E5M2,
         "int64" => DType::I64,
         "int32" => DType::I32,
         "int16" => DType::I16,
@@ -60,7 +61,7 @@ pub fn torch_dtype(module: &str, name: &str) -> Option<DType> {
         "uint16" => DType::U16,
         "uint32" => DType::U32,
         "uint64" => DType::U64,
-        "bool" => DType::Bool,
+        "bool" => DType::BOOL,
         "complex64" => DType::C64,
         _ => return None,
     })

@@ -7,7 +7,11 @@ use tensorseal_convert::npy::NpyError;
 use tensorseal_convert::{detect, import, Compression, ConvertError, ConvertOptions, Format};
 
 fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../../tests/data/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/../../tests/data/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn safetensors_with_header_len(n: usize) -> Vec<u8> {

@@ -6,7 +6,11 @@ use tensorseal_convert::npy::{fuzz_npy_header, parse_npy_header, read_npy};
 use tensorseal_convert::{import, zip::fuzz_zip, ConvertOptions};
 
 fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../../tests/data/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/../../tests/data/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn small_opts() -> ConvertOptions {
@@ -64,7 +68,7 @@ proptest! {
         );
         let h = parse_npy_header(&npy_with_header(&header, &[])).unwrap();
         let n: u64 = dims.iter().product();
-        let body = vec![0xABu8; (n as usize) * h.dtype.size()];
+        let body = vec![0xABu8; (n as usize) * (h.dtype.bits() / 8) as usize];
         let file = npy_with_header(&header, &body);
         let t = read_npy("x", &file, 1 << 20).unwrap();
         prop_assert_eq!(t.shape, dims);

@@ -274,7 +274,10 @@ fn torch_fixture_descriptor_tampering_is_refused() {
 
 #[test]
 fn every_truncation_of_a_fixture_is_an_error_not_a_panic() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/fixtures/numpy/bundle.npz");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/fixtures/numpy/bundle.npz"
+    );
     let z = std::fs::read(path).unwrap();
     for n in 0..z.len() {
         assert!(ZipArchive::parse(&z[..n]).is_err(), "len {n}");

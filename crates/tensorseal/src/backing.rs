@@ -83,3 +83,28 @@ impl Backing {
         }
     }
 }
+
+/// A file's bytes, mapped read-only or read into 64-byte-aligned memory.
+///
+/// For converters and tools that need a whole input file without holding it in
+/// heap memory; the same mapping rules as [`crate::OpenOptions::copy`] apply.
+pub struct FileBytes(Backing);
+
+impl FileBytes {
+    /// Maps `path` read-only.
+    pub fn map(path: &Path) -> Result<FileBytes> {
+        Backing::map(path).map(FileBytes)
+    }
+
+    /// Reads `path` into owned memory.
+    pub fn read(path: &Path) -> Result<FileBytes> {
+        Backing::read(path).map(FileBytes)
+    }
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}

@@ -32,9 +32,10 @@ mod reader;
 mod safetensors_io;
 mod writer;
 
+pub use backing::FileBytes;
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{Policy, Verification};
-pub use reader::{Element, Model, OpenOptions, TensorView};
+pub use reader::{sha256, Element, Model, OpenOptions, TensorView};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
 pub use writer::{SlicePolicy, WriteOptions, Writer};
 

@@ -399,7 +399,8 @@ fn check_slice(file: &[u8], m: &Manifest, index: u32, s: &Slice) -> Result<(), F
     Ok(())
 }
 
-pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+/// SHA-256 of `bytes` (with the CPU's SHA extensions when it has them).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 

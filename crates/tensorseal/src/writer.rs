@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tensorseal_format::{
-    align_up, Dtype, Footer, Limits, Manifest, ModelInfo, Preamble, Producer, Slice, TensorInfo,
-    DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
+    align_up, Dtype, Footer, Limits, Manifest, MetaValue, ModelInfo, Preamble, Producer, Slice,
+    TensorInfo, DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -259,6 +259,17 @@ impl Writer {
                     "tensor {name:?}: shape {shape:?} overflows or is not whole bytes for {dtype}"
                 ))
             })
+    }
+
+    /// The metadata key-values the manifest will carry.
+    pub fn metadata(&self) -> &[(String, MetaValue)] {
+        &self.info.metadata
+    }
+
+    /// Replaces the metadata key-values (sorted by key, unique), e.g. with values
+    /// that are only known once every tensor has been read.
+    pub fn set_metadata(&mut self, metadata: Vec<(String, MetaValue)>) {
+        self.info.metadata = metadata;
     }
 
     /// Ends the current slice; the next tensor starts a new one.

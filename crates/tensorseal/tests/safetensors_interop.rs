@@ -9,7 +9,8 @@ use tensorseal::{
 };
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/fixtures/safetensors/small.safetensors")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/fixtures/safetensors/small.safetensors")
 }
 
 #[test]
@@ -18,7 +19,11 @@ fn fixture_converts_exactly_and_exports_back() {
     let sealed = dir.path().join("small.tseal");
     let src = std::fs::read(fixture()).unwrap();
     let st = SafeTensors::deserialize(&src).unwrap();
-    let info = ModelInfo { model_id: "small".into(), version: 3, ..ModelInfo::default() };
+    let info = ModelInfo {
+        model_id: "small".into(),
+        version: 3,
+        ..ModelInfo::default()
+    };
     let m = import_safetensors(&fixture(), &sealed, info, WriteOptions::default()).unwrap();
     assert_eq!(m.tensors.len(), 3);
 
@@ -26,7 +31,10 @@ fn fixture_converts_exactly_and_exports_back() {
     for (name, view) in st.tensors() {
         let t = model.tensor(&name).unwrap();
         assert_eq!(t.dtype().name(), view.dtype().to_string());
-        assert_eq!(t.shape(), view.shape().iter().map(|&d| d as u64).collect::<Vec<_>>());
+        assert_eq!(
+            t.shape(),
+            view.shape().iter().map(|&d| d as u64).collect::<Vec<_>>()
+        );
         assert_eq!(t.data(), view.data(), "{name}");
         assert_eq!(t.offset() % 64, 0);
     }
@@ -34,7 +42,10 @@ fn fixture_converts_exactly_and_exports_back() {
     assert_eq!(source.format, "safetensors");
     assert_eq!(source.file_name, "small.safetensors");
     let meta: std::collections::HashMap<_, _> = model.info().metadata.iter().cloned().collect();
-    assert_eq!(meta.get("model_name"), Some(&MetaValue::Str("risk_model".into())));
+    assert_eq!(
+        meta.get("model_name"),
+        Some(&MetaValue::Str("risk_model".into()))
+    );
 
     let out = dir.path().join("back.safetensors");
     export_safetensors(&model, &out, false).unwrap();
@@ -60,9 +71,14 @@ fn fixture_converts_exactly_and_exports_back() {
 fn a_pickle_named_safetensors_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("x.safetensors");
-    std::fs::write(&fake, b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00cos\nsystem\n.").unwrap();
+    std::fs::write(
+        &fake,
+        b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00cos\nsystem\n.",
+    )
+    .unwrap();
     let out = dir.path().join("x.tseal");
-    let e = import_safetensors(&fake, &out, ModelInfo::default(), WriteOptions::default()).unwrap_err();
+    let e =
+        import_safetensors(&fake, &out, ModelInfo::default(), WriteOptions::default()).unwrap_err();
     assert!(e.to_string().contains("x.safetensors"), "{e}");
     assert!(!out.exists());
 }

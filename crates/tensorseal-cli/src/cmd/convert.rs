@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use tensorseal::{import_safetensors, MetaValue, ModelInfo, SlicePolicy, WriteOptions};
+use tensorseal::{MetaValue, ModelInfo, SlicePolicy, WriteOptions};
+use tensorseal_convert::{convert_file, ConvertOptions};
 
 use crate::meta::{parse_meta, parse_pair, parse_time};
 use crate::{CmdResult, Failure};
@@ -10,7 +11,8 @@ use crate::{CmdResult, Failure};
 /// Arguments of `convert`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model file to convert (safetensors).
+    /// The model file: safetensors, PyTorch (zip or legacy), NumPy .npy/.npz or
+    /// joblib. The format is decided from content; pickles are never executed.
     input: PathBuf,
     /// Where to write the container.
     #[arg(short, long)]
@@ -80,7 +82,14 @@ pub fn run(a: Args) -> CmdResult {
         slicing: a.slices,
         overwrite: a.force,
     };
-    let m = import_safetensors(&a.input, &a.output, info, options)?;
+    let m = convert_file(
+        &a.input,
+        &a.output,
+        info,
+        options,
+        &ConvertOptions::default(),
+    )
+    .map_err(Failure::new)?;
     let bytes: u64 = m.tensors.iter().map(|t| t.length).sum();
     println!(
         "wrote {}: {} tensors, {} bytes of tensor data, {} slices (unsigned)",
