@@ -30,6 +30,7 @@ mod error;
 mod policy;
 mod reader;
 mod safetensors_io;
+mod trust;
 mod writer;
 
 pub use backing::FileBytes;
@@ -37,7 +38,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use policy::{Policy, Verification};
 pub use reader::{sha256, Element, Model, OpenOptions, TensorView};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
+pub use trust::TrustStore;
 pub use writer::{SlicePolicy, WriteOptions, Writer};
+
+pub use tensorseal_crypto as crypto;
 
 pub use tensorseal_format as format;
 pub use tensorseal_format::{Dtype, Manifest, MetaValue, ModelInfo, Producer, Source, TensorInfo};

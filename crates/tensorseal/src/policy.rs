@@ -2,6 +2,8 @@
 
 use tensorseal_format::Limits;
 
+use crate::trust::TrustStore;
+
 /// When slice digests are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verification {
@@ -21,6 +23,8 @@ pub struct Policy {
     allow_unsigned: bool,
     limits: Limits,
     now: Option<i64>,
+    trust: TrustStore,
+    threshold: usize,
 }
 
 impl Policy {
@@ -35,6 +39,28 @@ impl Policy {
             allow_unsigned: true,
             ..Policy::default()
         }
+    }
+
+    /// Trusts these signers.
+    pub fn trust(mut self, store: TrustStore) -> Self {
+        self.trust = store;
+        self
+    }
+
+    /// Requires signatures from at least `n` distinct trusted signers (default 1).
+    pub fn threshold(mut self, n: usize) -> Self {
+        self.threshold = n;
+        self
+    }
+
+    /// The trusted signers.
+    pub fn trusted(&self) -> &TrustStore {
+        &self.trust
+    }
+
+    /// How many distinct trusted signers must have signed (at least 1).
+    pub fn required_signers(&self) -> usize {
+        self.threshold.max(1)
     }
 
     /// Whether unsigned files are accepted.
