@@ -1,0 +1,9 @@
+//! Format detection and every reader behind `import`.
+//! Any outcome but a panic, a hang or an unbounded allocation is fine.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tensorseal_convert::fuzz_import(data);
+});

@@ -1,0 +1,9 @@
+//! The .npy header parser (a Python literal grammar, never eval).
+//! Any outcome but a panic, a hang or an unbounded allocation is fine.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tensorseal_convert::npy::fuzz_npy_header(data);
+});
