@@ -3,6 +3,7 @@
 
 mod cmd;
 mod meta;
+mod ops;
 mod report;
 
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ const EXIT_USAGE: u8 = 64;
     about = "Sealed, verifiable containers for model weights"
 )]
 struct Cli {
+    #[command(flatten)]
+    globals: ops::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +31,8 @@ struct Cli {
 enum Command {
     /// Convert a model file (safetensors, PyTorch, NumPy, joblib) into a container.
     Convert(cmd::convert::Args),
+    /// Inspect model files without running them: format, globals, findings, verdict.
+    Inspect(cmd::inspect::Args),
     /// List a container's metadata and tensors.
     Ls(cmd::ls::Args),
     /// Verify a container's structure and every digest.
@@ -36,6 +41,16 @@ enum Command {
     Export(cmd::export::Args),
     /// Run the whole pipeline on a bundled model, offline, in seconds.
     Demo(cmd::demo::Args),
+    /// Make a signer or recipient key pair.
+    Keygen(cmd::keygen::Args),
+    /// Add a signature to a container (its data is not touched).
+    Sign(cmd::sign::Args),
+    /// Give a recipient the keys of some tensors' slices only.
+    Grant(cmd::grant::Args),
+    /// Verify every model file under a directory (CI gate): exit 0 only when all pass.
+    Audit(cmd::audit::Args),
+    /// Security event log: `log verify FILE` checks its hash chain.
+    Log(cmd::log::Args),
 }
 
 /// A failed command: the message and the exit status.
@@ -80,12 +95,19 @@ fn main() -> ExitCode {
             return ExitCode::from(status);
         }
     };
+    ops::init(cli.globals.clone());
     let result = match cli.command {
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
         Command::Ls(a) => cmd::ls::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Sign(a) => cmd::sign::run(a),
+        Command::Grant(a) => cmd::grant::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
+        Command::Log(a) => cmd::log::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,16 @@ pub enum NpDType {
         /// Fields: name, type, byte offset in the record.
         fields: Vec<(String, DType, bool, u64)>,
     },
+    /// Fixed-width text: NumPy `U<n>` (UCS-4, `unicode`) or `S<n>` (bytes).
+    /// Such arrays (e.g. string class labels) become metadata, not tensors.
+    Text {
+        /// `U` (4 bytes per character) rather than `S` (1 byte).
+        unicode: bool,
+        /// Characters per element.
+        chars: u64,
+        /// UCS-4 stored big-endian.
+        big_endian: bool,
+    },
     /// Object dtype (payload would be a nested pickle): refused.
     Object,
 }
@@ -76,9 +86,109 @@ impl NpDType {
         match self {
             NpDType::Simple { dtype, .. } => dtype.size() as u64,
             NpDType::Structured { itemsize, .. } => *itemsize,
+            NpDType::Text { unicode, chars, .. } => {
+                if *unicode {
+                    chars.saturating_mul(4)
+                } else {
+                    *chars
+                }
+            }
             NpDType::Object => 8,
         }
     }
+
+    /// The NumPy spelling of a text dtype (`<U5`, `|S3`); `None` otherwise.
+    pub fn text_descr(&self) -> Option<String> {
+        match self {
+            NpDType::Text {
+                unicode: true,
+                chars,
+                big_endian,
+            } => Some(format!("{}U{chars}", if *big_endian { ">" } else { "<" })),
+            NpDType::Text { chars, .. } => Some(format!("|S{chars}")),
+            _ => None,
+        }
+    }
+}
+
+/// The elements of a text array (`U`/`S` dtype) as metadata: nested lists
+/// in C order (a flat list for 1-D), trailing NULs stripped as NumPy does;
+/// `U` elements as strings (invalid code points replaced by U+FFFD), `S`
+/// elements as bytes. `None` for other dtypes or when `bytes` does not hold
+/// exactly the array.
+pub fn text_values(
+    dtype: &NpDType,
+    shape: &[u64],
+    fortran: bool,
+    bytes: &[u8],
+) -> Option<MetaValue> {
+    let NpDType::Text {
+        unicode,
+        big_endian,
+        ..
+    } = dtype
+    else {
+        return None;
+    };
+    let item = usize::try_from(dtype.itemsize()).ok()?;
+    let n = usize::try_from(numel(shape)?).ok()?;
+    if n.checked_mul(item)? != bytes.len() {
+        return None;
+    }
+    let element = |i: usize| -> MetaValue {
+        let raw = bytes.get(i * item..(i + 1) * item).unwrap_or(&[]);
+        if *unicode {
+            let mut s: String = raw
+                .chunks_exact(4)
+                .map(|c| {
+                    let a = [c[0], c[1], c[2], c[3]];
+                    let u = if *big_endian {
+                        u32::from_be_bytes(a)
+                    } else {
+                        u32::from_le_bytes(a)
+                    };
+                    char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER)
+                })
+                .collect();
+            s.truncate(s.trim_end_matches('\0').len());
+            MetaValue::Str(s)
+        } else {
+            let end = raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+            MetaValue::Bytes(raw[..end].to_vec())
+        }
+    };
+    let dims: Vec<usize> = shape
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
+    // Element strides (in elements) of the stored order.
+    let mut strides = vec![0usize; dims.len()];
+    let mut acc = 1usize;
+    let order: Vec<usize> = if fortran {
+        (0..dims.len()).collect()
+    } else {
+        (0..dims.len()).rev().collect()
+    };
+    for k in order {
+        strides[k] = acc;
+        acc = acc.saturating_mul(dims[k]);
+    }
+    fn build(
+        dims: &[usize],
+        strides: &[usize],
+        base: usize,
+        element: &dyn Fn(usize) -> MetaValue,
+    ) -> MetaValue {
+        match (dims.first(), strides.first()) {
+            (Some(&d), Some(&st)) => MetaValue::List(
+                (0..d)
+                    .map(|i| build(&dims[1..], &strides[1..], base + i * st, element))
+                    .collect(),
+            ),
+            _ => element(base),
+        }
+    }
+    Some(build(&dims, &strides, 0, &element))
 }
 
 fn simple_kind(code: &str) -> Option<DType> {
@@ -98,6 +208,34 @@ fn simple_kind(code: &str) -> Option<DType> {
         "c8" => DType::C64,
         _ => return None,
     })
+}
+
+/// `U<n>` / `S<n>` descriptors (`n` >= 1).
+fn text_kind(descr: &str, order: &str) -> Result<Option<NpDType>, String> {
+    let (unicode, digits) = match descr.split_at_checked(1) {
+        Some(("U", d)) => (true, d),
+        Some(("S", d)) => (false, d),
+        _ => return Ok(None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let chars: u64 = digits
+        .parse()
+        .map_err(|_| format!("bad text dtype '{descr}'"))?;
+    if chars == 0 {
+        return Err(format!("zero-width text dtype '{descr}'"));
+    }
+    let big_endian = match order {
+        "<" | "|" | "=" => false,
+        ">" => true,
+        o => return Err(format!("unsupported dtype byte order '{o}'")),
+    };
+    Ok(Some(NpDType::Text {
+        unicode,
+        chars,
+        big_endian: unicode && big_endian,
+    }))
 }
 
 fn order_big(order: &str, dtype: DType) -> Result<bool, String> {
@@ -147,6 +285,9 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
     }
     if !matches!(graph.get(state[2]), Some(Value::None)) {
         return Err("sub-array dtypes are not supported".into());
+    }
+    if let Some(text) = text_kind(descr, order)? {
+        return Ok(text);
     }
     if let Some(d) = simple_kind(descr) {
         if !matches!(graph.get(state[3]), Some(Value::None)) {
@@ -398,13 +539,30 @@ pub fn parse_joblib(stream: &[u8], opts: &ConvertOptions) -> Result<JoblibGraph,
 
 struct JoblibRecogniser<'m> {
     arrays: &'m HashMap<NodeId, InlineArray>,
+    stream: &'m [u8],
+}
+
+/// The metadata value of an inline text array (`None` for other arrays).
+fn inline_text(arr: &InlineArray, stream: &[u8]) -> Option<MetaValue> {
+    if !matches!(arr.dtype, NpDType::Text { .. }) {
+        return None;
+    }
+    let bytes = stream
+        .get(arr.data_offset..arr.data_offset.saturating_add(arr.data_len))
+        .unwrap_or(&[]);
+    Some(
+        text_values(&arr.dtype, &arr.shape, arr.fortran, bytes)
+            .unwrap_or_else(|| MetaValue::Str("<malformed text array>".into())),
+    )
 }
 
 impl TensorRecogniser for JoblibRecogniser<'_> {
     type Plan = InlineArray;
 
     fn is_tensor(&self, _graph: &Graph, id: NodeId) -> bool {
-        self.arrays.contains_key(&id)
+        self.arrays
+            .get(&id)
+            .is_some_and(|a| !matches!(a.dtype, NpDType::Text { .. }))
     }
 
     fn plan(&mut self, graph: &Graph, id: NodeId, path: &str) -> Result<InlineArray, ConvertError> {
@@ -420,25 +578,36 @@ impl TensorRecogniser for JoblibRecogniser<'_> {
     }
 
     fn meta_value(&self, graph: &Graph, id: NodeId) -> Option<MetaValue> {
-        match graph.class_of(id)? {
-            ("numpy", "dtype") => Some(MetaValue::Str(match parse_np_dtype(graph, id) {
-                Ok(NpDType::Simple { dtype, big_endian }) => {
-                    format!("{}{}", if big_endian { ">" } else { "<" }, dtype.name())
-                }
-                Ok(NpDType::Structured { itemsize, .. }) => format!("V{itemsize}"),
-                _ => "unsupported".into(),
-            })),
-            ("numpy.core.multiarray", "scalar") | ("numpy._core.multiarray", "scalar") => {
-                numpy_scalar(graph, id)
-            }
-            _ => None,
+        match self.arrays.get(&id) {
+            Some(arr) => inline_text(arr, self.stream),
+            None => numpy_meta_value(graph, id),
         }
+    }
+}
+
+/// The metadata rendering of a pickled `numpy.dtype` (`"<F64"`, `"V64"`) or
+/// NumPy scalar (`numpy.core.multiarray.scalar(dtype, bytes)` as a typed
+/// number); `None` for any other node. Shared by the joblib and the bare
+/// scikit-learn pickle readers so that both render metadata identically.
+pub(crate) fn numpy_meta_value(graph: &Graph, id: NodeId) -> Option<MetaValue> {
+    match graph.class_of(id)? {
+        ("numpy", "dtype") => Some(MetaValue::Str(match parse_np_dtype(graph, id) {
+            Ok(NpDType::Simple { dtype, big_endian }) => {
+                format!("{}{}", if big_endian { ">" } else { "<" }, dtype.name())
+            }
+            Ok(NpDType::Structured { itemsize, .. }) => format!("V{itemsize}"),
+            _ => "unsupported".into(),
+        })),
+        ("numpy.core.multiarray", "scalar") | ("numpy._core.multiarray", "scalar") => {
+            numpy_scalar(graph, id)
+        }
+        _ => None,
     }
 }
 
 /// Bytes of a pickled bytes value: `Bytes`, or protocol 2's
 /// `_codecs.encode(str, 'latin1')`.
-fn bytes_value(graph: &Graph, id: NodeId) -> Option<Vec<u8>> {
+pub(crate) fn bytes_value(graph: &Graph, id: NodeId) -> Option<Vec<u8>> {
     match graph.get(id)? {
         Value::Bytes(b) => Some(b.clone()),
         Value::Call(c) if graph.class_of(id) == Some(("_codecs", "encode")) => {
@@ -516,10 +685,6 @@ pub fn array_tensors<'s>(
     stream: &'s [u8],
     limit: u64,
 ) -> Result<Vec<ImportedTensor<'s>>, ConvertError> {
-    let layout = |source| ConvertError::Layout {
-        tensor: name.to_owned(),
-        source,
-    };
     let bytes = stream
         .get(arr.data_offset..arr.data_offset.saturating_add(arr.data_len))
         .ok_or(ConvertError::Framing {
@@ -527,19 +692,38 @@ pub fn array_tensors<'s>(
             offset: arr.data_offset as u64,
             reason: "array bytes outside the stream".into(),
         })?;
-    let n = numel(&arr.shape).unwrap_or(0);
-    let strides = if arr.fortran {
-        fortran_strides(&arr.shape)
+    split_array(name, &arr.dtype, &arr.shape, arr.fortran, bytes, limit)
+}
+
+/// Cut the tensors out of the raw bytes of one NumPy array (`bytes` holds
+/// exactly the array's elements, in C or Fortran order): one tensor named
+/// `name` for a simple dtype, one tensor `name.field` per field for a
+/// structured dtype. Output is C-contiguous little-endian.
+pub fn split_array<'s>(
+    name: &str,
+    dtype: &NpDType,
+    shape: &[u64],
+    fortran: bool,
+    bytes: &'s [u8],
+    limit: u64,
+) -> Result<Vec<ImportedTensor<'s>>, ConvertError> {
+    let layout = |source| ConvertError::Layout {
+        tensor: name.to_owned(),
+        source,
+    };
+    let n = numel(shape).unwrap_or(0);
+    let strides = if fortran {
+        fortran_strides(shape)
     } else {
-        contiguous_strides(&arr.shape)
+        contiguous_strides(shape)
     }
     .ok_or(ConvertError::Limit {
         what: "array shape",
         value: u64::MAX,
         limit: i64::MAX as u64,
     })?;
-    let view = View::new(&arr.shape, &strides, 0, n).map_err(layout)?;
-    match &arr.dtype {
+    let view = View::new(shape, &strides, 0, n).map_err(layout)?;
+    match dtype {
         NpDType::Simple { dtype, big_endian } => {
             let swap = big_endian.then(|| dtype.swap_unit());
             let data = view
@@ -548,7 +732,7 @@ pub fn array_tensors<'s>(
             Ok(vec![ImportedTensor {
                 name: name.to_owned(),
                 dtype: *dtype,
-                shape: arr.shape.clone(),
+                shape: shape.to_vec(),
                 data,
             }])
         }
@@ -579,12 +763,16 @@ pub fn array_tensors<'s>(
                         format!("{name}.{fname}")
                     },
                     dtype: *dtype,
-                    shape: arr.shape.clone(),
+                    shape: shape.to_vec(),
                     data: Cow::Owned(data),
                 });
             }
             Ok(out)
         }
+        NpDType::Text { .. } => Err(ConvertError::Unsupported {
+            format: crate::Format::Joblib { compression: None },
+            reason: "text arrays are metadata, not tensors",
+        }),
         NpDType::Object => Err(ConvertError::Unsupported {
             format: crate::Format::Joblib { compression: None },
             reason: "object arrays hold nested pickles",
@@ -601,18 +789,49 @@ fn import_stream<'s>(
     let structure = "joblib pickle stream";
     let walker = Walker::new(
         &jg.parsed.graph,
-        JoblibRecogniser { arrays: &jg.arrays },
+        JoblibRecogniser {
+            arrays: &jg.arrays,
+            stream,
+        },
         structure,
         ObjectPolicy::Objects,
         opts.max_graph_visits,
     );
     let (walked, _) = walker.run(jg.parsed.root)?;
+    // scikit-learn estimators also get the `sklearn.*` structure metadata.
+    let mut metadata = walked.metadata;
+    if crate::sklearn::is_estimator(&jg.parsed.graph, jg.parsed.root) {
+        let names: Vec<String> = walked
+            .tensors
+            .iter()
+            .flat_map(|(name, arr)| crate::sklearn::tensor_names(name, &arr.dtype))
+            .collect();
+        let extra = crate::sklearn::estimator_metadata(
+            &jg.parsed.graph,
+            jg.parsed.root,
+            &|id| {
+                let arr = jg.arrays.get(&id)?;
+                Some(match inline_text(arr, stream) {
+                    Some(v) => crate::sklearn::ArrayNode::Text {
+                        values: v,
+                        descr: arr.dtype.text_descr().unwrap_or_default(),
+                    },
+                    None => crate::sklearn::ArrayNode::Tensor(&arr.dtype),
+                })
+            },
+            &names,
+            &metadata,
+            opts.max_graph_visits,
+            structure,
+        )?;
+        metadata.extend(extra);
+    }
     for (name, arr) in walked.tensors {
         for t in array_tensors(&name, &arr, stream, opts.max_tensor_bytes)? {
             visit(t)?;
         }
     }
-    Ok(walked.metadata)
+    Ok(metadata)
 }
 
 /// Import a joblib file (decompressing first, bounded by

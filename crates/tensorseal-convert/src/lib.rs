@@ -15,6 +15,7 @@
 //! | `\x93NUMPY` | `Npy` | one tensor named `""` |
 //! | zip of `.npy` members | `Npz` | one tensor per member |
 //! | pickle with `NumpyArrayWrapper` (maybe zlib/gzip/bz2/xz/lzma) | `Joblib` | every array as a tensor, object state as metadata |
+//! | pickle of a scikit-learn estimator, `safe` under the scikit-learn profile | `Pickle` | every array as a tensor + `sklearn.*` structure metadata ([`sklearn`]) |
 //! | other pickle | `Pickle` | refused (inspect it with `tensorseal-pickle`) |
 //! | safetensors / tensorseal / 7z / other zip / unknown | … | refused, never "safe" |
 //!
@@ -55,10 +56,12 @@ pub mod container;
 pub mod detect;
 pub mod error;
 pub mod graph;
+pub mod inspect;
 pub mod joblib;
 pub mod layout;
 pub mod model;
 pub mod npy;
+pub mod sklearn;
 pub mod torch;
 pub mod zip;
 
@@ -66,6 +69,7 @@ pub use compress::Compression;
 pub use container::{convert_file, ConvertFileError};
 pub use detect::{detect, Format};
 pub use error::ConvertError;
+pub use inspect::{fuzz_inspect, inspect_path, FileReport, InspectOptions};
 pub use model::{DType, Imported, ImportedTensor, MetaValue};
 
 use std::borrow::Cow;
@@ -158,12 +162,7 @@ pub fn import_with<'a>(
                 reason: "7z archives are not read",
             })
         }
-        Format::Pickle => {
-            return Err(ConvertError::Unsupported {
-                format,
-                reason: "bare pickle: inspect it; only PyTorch, NumPy and joblib layouts convert",
-            })
-        }
+        Format::Pickle => sklearn::import_pickle(data, opts, visit)?,
         Format::Compressed(_) => {
             return Err(ConvertError::Unsupported {
                 format,

@@ -124,6 +124,13 @@ impl SignatureBlock {
     }
 }
 
+impl Stanza {
+    /// Encodes one stanza (postcard), as the header MAC input takes it.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+}
+
 impl RecipientBlock {
     /// Encodes the block.
     pub fn encode(&self) -> Vec<u8> {

@@ -258,7 +258,7 @@ impl Manifest {
                 limit: limits.max_manifest_bytes,
             }));
         }
-        let (wire, rest): (WireManifest, _) =
+        let (mut wire, rest): (WireManifest, _) =
             postcard::take_from_bytes(bytes).map_err(|e| merr(ErrorKind::Decode(e.to_string())))?;
         if !rest.is_empty() {
             return Err(FormatError::new(
@@ -297,7 +297,7 @@ impl Manifest {
             )));
         }
 
-        let tensors = decode_tensors(&wire.tensors, limits)?;
+        let tensors = decode_tensors(std::mem::take(&mut wire.tensors), limits)?;
         let slices = layout_slices(&wire.slices, &tensors, at)?;
         Ok(Manifest {
             model: ModelInfo {
@@ -373,7 +373,7 @@ fn check_keys<V>(
 }
 
 fn decode_tensors(
-    wire: &[WireTensor<'_>],
+    wire: Vec<WireTensor<'_>>,
     limits: &Limits,
 ) -> Result<Vec<TensorInfo>, FormatError> {
     let mut names: HashSet<&str> = HashSet::with_capacity(wire.len());
@@ -395,7 +395,8 @@ fn decode_tensors(
         if !names.insert(name) {
             return Err(terr(ErrorKind::DuplicateName));
         }
-        let dtype = Dtype::from_code(t.dtype).ok_or(terr(ErrorKind::UnknownDtype(t.dtype)))?;
+        let dtype =
+            Dtype::from_code(t.dtype).ok_or_else(|| terr(ErrorKind::UnknownDtype(t.dtype)))?;
         if t.shape.len() as u64 > limits.max_rank {
             return Err(terr(ErrorKind::Limit {
                 what: "rank",
@@ -418,7 +419,7 @@ fn decode_tensors(
         out.push(TensorInfo {
             name: name.to_owned(),
             dtype,
-            shape: t.shape.clone(),
+            shape: t.shape,
             slice: t.slice,
             offset: t.offset,
             length: t.length,
@@ -466,7 +467,7 @@ fn layout_slices(
             let expected = if ti == first {
                 next_slice_at
             } else {
-                align_up(cursor).ok_or(terr(ErrorKind::ShapeOverflow(t.shape.clone())))?
+                align_up(cursor).ok_or_else(|| terr(ErrorKind::ShapeOverflow(t.shape.clone())))?
             };
             if t.offset < expected {
                 return Err(terr(ErrorKind::Overlap {
@@ -481,11 +482,13 @@ fn layout_slices(
                 }));
             }
             let end = t.offset.checked_add(t.length).filter(|&e| e <= slice_end);
-            cursor = end.ok_or(terr(ErrorKind::OutOfBounds {
-                offset: t.offset,
-                length: t.length,
-                limit: slice_end,
-            }))?;
+            cursor = end.ok_or_else(|| {
+                terr(ErrorKind::OutOfBounds {
+                    offset: t.offset,
+                    length: t.length,
+                    limit: slice_end,
+                })
+            })?;
             ti += 1;
         }
         if ti == first {

@@ -108,3 +108,33 @@ impl std::ops::Deref for FileBytes {
         self.0.bytes()
     }
 }
+
+/// Owned, 64-byte-aligned memory for decrypted bytes, zeroized on drop.
+pub(crate) struct SecretBuf {
+    blocks: Vec<Block>,
+    len: usize,
+}
+
+impl SecretBuf {
+    pub(crate) fn zeroed(len: usize) -> SecretBuf {
+        SecretBuf {
+            blocks: vec![Block([0; 64]); len.div_ceil(64)],
+            len,
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.blocks)[..self.len]
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut(&mut self.blocks)[..self.len]
+    }
+}
+
+impl Drop for SecretBuf {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        bytemuck::cast_slice_mut::<Block, u8>(&mut self.blocks).zeroize();
+    }
+}

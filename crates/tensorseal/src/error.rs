@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use tensorseal_crypto::Fingerprint;
 use tensorseal_format::{Dtype, FormatError};
 
 /// Why an operation was refused.
@@ -22,8 +23,41 @@ pub enum ErrorKind {
         source: io::Error,
     },
     /// The file carries no signature and the policy did not allow unsigned files.
-    #[error("unsigned file refused: the policy requires a signature (pass --allow-unsigned, or Policy::allow_unsigned(), to open it anyway)")]
-    Unsigned,
+    #[error("unsigned file refused: the policy requires signatures by {required} trusted signer(s){trusted}; pass --allow-unsigned, or Policy::allow_unsigned(), to open it anyway", trusted = fmt_trusted(.trusted))]
+    Unsigned {
+        /// How many distinct trusted signers the policy requires.
+        required: usize,
+        /// The signers the policy trusts.
+        trusted: Vec<Fingerprint>,
+    },
+    /// Every signature verifies, but none is by a trusted signer.
+    #[error("signed only by untrusted key(s) {found}; the policy requires {required} trusted signer(s){trusted}", found = fmt_fps(.found), trusted = fmt_trusted(.trusted))]
+    UntrustedSigners {
+        /// Fingerprints of the signers found.
+        found: Vec<Fingerprint>,
+        /// How many distinct trusted signers the policy requires.
+        required: usize,
+        /// The signers the policy trusts.
+        trusted: Vec<Fingerprint>,
+    },
+    /// Fewer distinct trusted signers than the policy's threshold.
+    #[error("signed by {n} trusted signer(s) ({found}) and {u} untrusted; the policy requires {required}", n = .trusted_found.len(), found = fmt_fps(.trusted_found), u = .untrusted_found.len())]
+    ThresholdNotMet {
+        /// Trusted signers found.
+        trusted_found: Vec<Fingerprint>,
+        /// Untrusted signers found.
+        untrusted_found: Vec<Fingerprint>,
+        /// How many distinct trusted signers the policy requires.
+        required: usize,
+    },
+    /// A signature entry does not verify, or its statement does not match the file.
+    #[error("signature {index} refused: {reason}")]
+    BadSignature {
+        /// Position of the entry in the signature block.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The file's expiry time has passed (freeze protection).
     #[error("expired at {expires} (seconds since the epoch); it is now {now}")]
     Expired {
@@ -32,12 +66,91 @@ pub enum ErrorKind {
         /// The time it was checked against.
         now: i64,
     },
-    /// The file is signed, and this build cannot check signatures yet.
-    #[error("the file carries {0} signature(s) and this build cannot verify signatures")]
-    SignaturesUnsupported(usize),
-    /// The file is encrypted, and this build cannot decrypt.
-    #[error("tensor {0:?} is encrypted and no key was given")]
+    /// A lower version than the rollback state has seen for this model and signer.
+    #[error("rollback refused: {model_id:?} version {version} signed by {signer} is older than version {seen}, already seen")]
+    Rollback {
+        /// Model id.
+        model_id: String,
+        /// Signer fingerprint.
+        signer: Fingerprint,
+        /// The file's version.
+        version: u64,
+        /// The highest version seen.
+        seen: u64,
+    },
+    /// The same version as already seen for this model and signer, with another manifest.
+    #[error("equivocation refused: {model_id:?} version {version} signed by {signer} has manifest digest {found}, but {seen} was seen for that version")]
+    Equivocation {
+        /// Model id.
+        model_id: String,
+        /// Signer fingerprint.
+        signer: Fingerprint,
+        /// The version.
+        version: u64,
+        /// Manifest digest of this file (hex).
+        found: String,
+        /// Manifest digest seen before (hex).
+        seen: String,
+    },
+    /// The rollback state file cannot be used.
+    #[error("rollback state {path}: {reason}")]
+    State {
+        /// The state file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// None of the given identities opens any recipient stanza.
+    #[error("none of the {identities} identities given opens any of the file's {stanzas} recipient stanza(s) (wrong key?)")]
+    NoMatchingIdentity {
+        /// Identities tried.
+        identities: usize,
+        /// Stanzas in the file.
+        stanzas: usize,
+    },
+    /// An unwrapped file key does not match the key commitment.
+    #[error("recipient stanza {0}: the unwrapped file key does not match the key commitment")]
+    KeyCommitment(usize),
+    /// An unwrapped slice key does not match its slice's key commitment.
+    #[error(
+        "recipient stanza {stanza}: the key for slice {slice} does not match its key commitment"
+    )]
+    SliceKeyCommitment {
+        /// The stanza.
+        stanza: usize,
+        /// The slice.
+        slice: u32,
+    },
+    /// The header MAC over the manifest and stanzas does not verify.
+    #[error("the header MAC does not verify (the manifest or a recipient stanza was changed)")]
+    HeaderMac,
+    /// A recipient stanza is malformed.
+    #[error("recipient stanza {index}: {reason}")]
+    BadStanza {
+        /// The stanza.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A chunk of an encrypted slice failed authentication.
+    #[error("tensor {tensor:?}: chunk {chunk} of slice {slice} failed authentication")]
+    Decryption {
+        /// The tensor being read.
+        tensor: String,
+        /// Its slice.
+        slice: u32,
+        /// The chunk.
+        chunk: u64,
+    },
+    /// The file is encrypted and no identity was given.
+    #[error("tensor {0:?} is encrypted and no identity was given (pass --identity, or OpenOptions::identity)")]
     Encrypted(String),
+    /// The identities given hold keys for other slices only (a grant).
+    #[error("tensor {0:?} is not readable with the keys given: its slice was not granted to this recipient")]
+    NotGranted(String),
+    /// A cryptographic key or operation failed.
+    #[error(transparent)]
+    Crypto(#[from] tensorseal_crypto::Error),
     /// No tensor of that name.
     #[error("no tensor named {0:?}")]
     NoSuchTensor(String),
@@ -68,6 +181,11 @@ pub enum ErrorKind {
 /// An error, with the file it is about when there is one.
 #[derive(Debug)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     path: Option<PathBuf>,
     kind: ErrorKind,
 }
@@ -76,16 +194,20 @@ impl Error {
     /// An error about no particular file.
     pub fn new(kind: impl Into<ErrorKind>) -> Self {
         Error {
-            path: None,
-            kind: kind.into(),
+            inner: Box::new(Inner {
+                path: None,
+                kind: kind.into(),
+            }),
         }
     }
 
     /// An error about `path`.
     pub fn at(path: &Path, kind: impl Into<ErrorKind>) -> Self {
         Error {
-            path: Some(path.to_path_buf()),
-            kind: kind.into(),
+            inner: Box::new(Inner {
+                path: Some(path.to_path_buf()),
+                kind: kind.into(),
+            }),
         }
     }
 
@@ -96,35 +218,35 @@ impl Error {
 
     /// Sets the file the error is about, if none is set yet.
     pub fn with_path(mut self, path: &Path) -> Self {
-        if self.path.is_none() {
-            self.path = Some(path.to_path_buf());
+        if self.inner.path.is_none() {
+            self.inner.path = Some(path.to_path_buf());
         }
         self
     }
 
     /// The file the error is about.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.inner.path.as_deref()
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.path {
-            Some(p) => write!(f, "{}: {}", p.display(), self.kind),
-            None => write!(f, "{}", self.kind),
+        match &self.inner.path {
+            Some(p) => write!(f, "{}: {}", p.display(), self.inner.kind),
+            None => write!(f, "{}", self.inner.kind),
         }
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.kind.source()
+        self.inner.kind.source()
     }
 }
 
@@ -136,3 +258,27 @@ impl From<FormatError> for Error {
 
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn fmt_fps(f: &[Fingerprint]) -> String {
+    if f.is_empty() {
+        return "none".into();
+    }
+    f.iter()
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fmt_trusted(t: &[Fingerprint]) -> String {
+    if t.is_empty() {
+        " (no signer is trusted: pass --trust)".into()
+    } else {
+        format!(" among {}", fmt_fps(t))
+    }
+}
+
+impl From<tensorseal_crypto::Error> for Error {
+    fn from(e: tensorseal_crypto::Error) -> Self {
+        Error::new(ErrorKind::Crypto(e))
+    }
+}

@@ -22,6 +22,38 @@
 //! assert!(Model::open(&path, &Policy::require_signature()).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Sealing: sign, encrypt to a recipient, open with trust and an identity.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tensorseal::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("sealed.tseal");
+//! let signer = SigningKey::generate_os()?;
+//! let recipient = RecipientSecretKey::generate_os()?;
+//! let mut trust = TrustStore::new();
+//! trust.add(signer.verifying_key().clone());
+//! let options = WriteOptions {
+//!     signers: vec![Arc::new(signer)],
+//!     recipients: vec![recipient.public_key().clone()],
+//!     ..WriteOptions::default()
+//! };
+//! let info = ModelInfo { model_id: "tiny".into(), version: 1, ..ModelInfo::default() };
+//! let mut w = Writer::create(&path, info, options)?;
+//! w.add("w", Dtype::F32, &[2], bytemuck::cast_slice(&[1.0f32, 2.0]))?;
+//! w.finish()?;
+//!
+//! let policy = Policy::require_signature().trust(trust);
+//! // Keyless: signatures, structure and every slice digest verify; data stays sealed.
+//! let keyless = Model::open(&path, &policy)?;
+//! assert!(keyless.tensor("w").is_err());
+//! // With the identity: checks commitment and header MAC, then decrypts on access.
+//! let model = Model::open_with(&path, &policy, OpenOptions::new().identity(recipient))?;
+//! assert_eq!(model.tensor("w")?.as_slice::<f32>()?, &[1.0, 2.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -30,6 +62,9 @@ mod error;
 mod policy;
 mod reader;
 mod safetensors_io;
+pub mod seal;
+pub mod state;
+mod tail;
 mod trust;
 mod writer;
 
@@ -38,10 +73,16 @@ pub use error::{Error, ErrorKind, Result};
 pub use policy::{Policy, Verification};
 pub use reader::{sha256, Element, Model, OpenOptions, TensorView};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
+pub use seal::{parse_recipient_block, verify_signature_block, Signer, VectorRng};
+pub use state::RollbackState;
+pub use tail::{grant_file, sign_file, Grant};
 pub use trust::TrustStore;
 pub use writer::{SlicePolicy, WriteOptions, Writer};
 
 pub use tensorseal_crypto as crypto;
 
+pub use tensorseal_crypto::{
+    Fingerprint, RecipientPublicKey, RecipientSecretKey, SigningKey, VerifyingKey,
+};
 pub use tensorseal_format as format;
 pub use tensorseal_format::{Dtype, Manifest, MetaValue, ModelInfo, Producer, Source, TensorInfo};

@@ -16,8 +16,12 @@ pub enum Verification {
 
 /// The trust policy a file must satisfy to open.
 ///
-/// The default requires a signature; unsigned files open only under
-/// [`Policy::allow_unsigned`], which a caller must ask for by name.
+/// The default requires signatures by at least [`Policy::required_signers`]
+/// distinct signers of [`Policy::trusted`]. Every signature a file carries is
+/// checked cryptographically whatever the policy (one bad entry refuses the
+/// file). [`Policy::allow_unsigned`], which a caller must ask for by name, waives
+/// the trust requirement: unsigned files, and files whose valid signatures are
+/// all by untrusted keys, then open (integrity is still checked).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     allow_unsigned: bool,
@@ -25,6 +29,7 @@ pub struct Policy {
     now: Option<i64>,
     trust: TrustStore,
     threshold: usize,
+    state: Option<std::path::PathBuf>,
 }
 
 impl Policy {
@@ -66,6 +71,19 @@ impl Policy {
     /// Whether unsigned files are accepted.
     pub fn allows_unsigned(&self) -> bool {
         self.allow_unsigned
+    }
+
+    /// Keeps rollback state in this file: per (model id, signer) the highest
+    /// version seen and its manifest digest, checked and updated atomically on
+    /// every successful open of a signed file.
+    pub fn state_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.state = Some(path.into());
+        self
+    }
+
+    /// The rollback state file, if any.
+    pub fn state_path(&self) -> Option<&std::path::Path> {
+        self.state.as_deref()
     }
 
     /// Lowers the decoding limits.

@@ -2,24 +2,28 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use tensorseal_crypto::{FileKey, RecipientSecretKey, SliceKey};
 use tensorseal_format::{
     check_versions, Dtype, ErrorKind as FmtKind, Footer, FormatError, Manifest, ModelInfo,
-    Preamble, SignatureBlock, Slice, Structure, TensorInfo, DATA_OFFSET, FOOTER_LEN, PREAMBLE_LEN,
+    Preamble, RecipientBlock, SignatureBlock, Slice, Structure, TensorInfo, CHUNK_SIZE,
+    DATA_OFFSET, FOOTER_LEN, PREAMBLE_LEN, TAG_LEN,
 };
 
-use crate::backing::Backing;
+use crate::backing::{Backing, SecretBuf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Policy, Verification};
+use crate::seal::{self, Signer};
 
 /// How to open a file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     verification: Verification,
     copy: bool,
+    identities: Vec<RecipientSecretKey>,
 }
 
 impl OpenOptions {
@@ -41,6 +45,21 @@ impl OpenOptions {
         self.copy = yes;
         self
     }
+
+    /// Adds an identity (X-Wing secret key) to decrypt an encrypted file with;
+    /// several may be given. Without one, an encrypted file still opens and
+    /// verifies (structure, signatures, every slice digest), but its tensors
+    /// cannot be read.
+    pub fn identity(mut self, key: RecipientSecretKey) -> Self {
+        self.identities.push(key);
+        self
+    }
+
+    /// Adds several identities.
+    pub fn identities(mut self, keys: impl IntoIterator<Item = RecipientSecretKey>) -> Self {
+        self.identities.extend(keys);
+        self
+    }
 }
 
 /// An open, validated container.
@@ -56,6 +75,10 @@ pub struct Model {
     footer: Footer,
     manifest: Manifest,
     signatures: SignatureBlock,
+    signers: Vec<Signer>,
+    recipients: Option<RecipientBlock>,
+    file_key: Option<FileKey>,
+    keys: Vec<Option<SliceKey>>,
     verified: Vec<OnceLock<Result<(), FormatError>>>,
     index: OnceLock<HashMap<String, usize>>,
 }
@@ -84,22 +107,33 @@ impl Model {
         } else {
             Backing::map(path)?
         };
-        Model::validate(Some(path.to_path_buf()), backing, policy, opts.verification)
+        Model::validate(Some(path.to_path_buf()), backing, policy, &opts)
             .map_err(|e| e.with_path(path))
     }
 
     /// Validates a container held in memory. The bytes are copied once into
     /// 64-byte-aligned memory so typed views behave as with a mapped file.
     pub fn from_bytes(bytes: &[u8], policy: &Policy, verification: Verification) -> Result<Model> {
-        Model::validate(None, Backing::copy_of(bytes), policy, verification)
+        Model::validate(
+            None,
+            Backing::copy_of(bytes),
+            policy,
+            &OpenOptions::new().verification(verification),
+        )
+    }
+
+    /// Like [`Model::from_bytes`], with options (identities; `copy` is implied).
+    pub fn from_bytes_with(bytes: &[u8], policy: &Policy, opts: OpenOptions) -> Result<Model> {
+        Model::validate(None, Backing::copy_of(bytes), policy, &opts)
     }
 
     fn validate(
         path: Option<PathBuf>,
         backing: Backing,
         policy: &Policy,
-        verification: Verification,
+        opts: &OpenOptions,
     ) -> Result<Model> {
+        let verification = opts.verification;
         let file = backing.bytes();
         let file_len = file.len() as u64;
         let preamble = Preamble::decode(file)?;
@@ -169,21 +203,28 @@ impl Model {
                 .into());
             }
         }
-        // Verify, then parse: the policy is settled on the signature block before
-        // any manifest field is decoded.
+        // Verify, then parse: every signature is checked, and the policy settled,
+        // before any manifest field is decoded.
+        let mut signers = seal::verify_signature_block(
+            &file[s_at..r_at],
+            s_at as u64,
+            &footer.manifest_sha256,
+            (preamble.major, preamble.minor),
+        )?;
         let signatures = SignatureBlock::decode(&file[s_at..r_at], s_at as u64)?;
-        if !signatures.entries.is_empty() {
-            return Err(Error::new(ErrorKind::SignaturesUnsupported(
-                signatures.entries.len(),
-            )));
-        }
-        if !policy.allows_unsigned() {
-            return Err(Error::new(ErrorKind::Unsigned));
+        seal::apply_policy(&mut signers, policy)?;
+        let now = policy.now();
+        for s in &signers {
+            if let Some(expires) = s.statement.expires {
+                if now >= expires {
+                    return Err(Error::new(ErrorKind::Expired { expires, now }));
+                }
+            }
         }
 
         let manifest = Manifest::decode(manifest_bytes, m_at as u64, policy.limits())?;
+        seal::check_statements(&signers, &manifest.model)?;
         if let Some(expires) = manifest.model.expires {
-            let now = policy.now();
             if now >= expires {
                 return Err(Error::new(ErrorKind::Expired { expires, now }));
             }
@@ -211,9 +252,14 @@ impl Model {
             )
             .into());
         }
-        if manifest.encryption.is_some() {
-            tensorseal_format::RecipientBlock::decode(&file[r_at..tail_at], r_at as u64)?;
-        }
+        let recipients = if manifest.encryption.is_some() {
+            Some(seal::parse_recipient_block(
+                &file[r_at..tail_at],
+                r_at as u64,
+            )?)
+        } else {
+            None
+        };
         check_zero(
             &file[PREAMBLE_LEN as usize..DATA_OFFSET as usize],
             Structure::HeaderPadding,
@@ -228,6 +274,15 @@ impl Model {
             )?;
         }
 
+        // Unwrap, key commitment, header MAC: all before any decryption.
+        let (file_key, keys) = match &recipients {
+            Some(block) if !opts.identities.is_empty() => {
+                let u = seal::unlock(&manifest, manifest_bytes, block, &opts.identities)?;
+                (u.file_key, u.slices)
+            }
+            _ => (None, Vec::new()),
+        };
+
         let verified = (0..manifest.slices.len())
             .map(|_| OnceLock::new())
             .collect();
@@ -238,11 +293,27 @@ impl Model {
             footer,
             manifest,
             signatures,
+            signers,
+            recipients,
+            file_key,
+            keys,
             verified,
             index: OnceLock::new(),
         };
         if verification == Verification::Eager {
             model.verify()?;
+        }
+        if let Some(state) = policy.state_path() {
+            if !model.signers.is_empty() {
+                let fps: Vec<_> = model.signers.iter().map(|s| s.fingerprint).collect();
+                crate::state::check_and_update(
+                    state,
+                    &model.manifest.model.model_id,
+                    &fps,
+                    model.manifest.model.version,
+                    model.footer.manifest_sha256,
+                )?;
+            }
         }
         Ok(model)
     }
@@ -283,6 +354,43 @@ impl Model {
     /// The signatures the file carries.
     pub fn signatures(&self) -> &SignatureBlock {
         &self.signatures
+    }
+
+    /// The signers whose signatures verified, in block order, each marked
+    /// trusted or not under the policy the file was opened with.
+    pub fn signers(&self) -> &[Signer] {
+        &self.signers
+    }
+
+    /// Whether the file is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.manifest.encryption.is_some()
+    }
+
+    /// The recipient block of an encrypted file.
+    pub fn recipients(&self) -> Option<&RecipientBlock> {
+        self.recipients.as_ref()
+    }
+
+    /// Whether the `i`-th tensor's bytes can be read: always for plaintext
+    /// files; for encrypted files, when the identities given hold its slice key.
+    pub fn is_readable(&self, i: usize) -> bool {
+        let Some(t) = self.manifest.tensors.get(i) else {
+            return false;
+        };
+        !self.is_encrypted() || self.keys.get(t.slice as usize).is_some_and(|k| k.is_some())
+    }
+
+    /// The unwrapped file key (held only with an identity of a whole-file recipient).
+    pub(crate) fn file_key(&self) -> Option<&FileKey> {
+        self.file_key.as_ref()
+    }
+
+    /// The raw manifest bytes.
+    pub fn manifest_bytes(&self) -> &[u8] {
+        let f = &self.footer;
+        &self.backing.bytes()
+            [f.manifest_offset as usize..(f.manifest_offset + f.manifest_len) as usize]
     }
 
     /// Format version as (major, minor).
@@ -345,11 +453,63 @@ impl Model {
             .ok_or_else(|| self.err(Error::new(ErrorKind::NoSuchTensor(format!("#{i}")))))?;
         self.verify_slice(info.slice as usize)?;
         if self.manifest.encryption.is_some() {
-            return Err(self.err(Error::new(ErrorKind::Encrypted(info.name.clone()))));
+            let key = match self.keys.get(info.slice as usize) {
+                Some(Some(k)) => k,
+                Some(None) => {
+                    return Err(self.err(Error::new(ErrorKind::NotGranted(info.name.clone()))))
+                }
+                None => return Err(self.err(Error::new(ErrorKind::Encrypted(info.name.clone())))),
+            };
+            let (buf, start) = self.decrypt(info, key).map_err(|e| self.err(e))?;
+            return Ok(TensorView {
+                info,
+                data: ViewData::Decrypted {
+                    buf: Arc::new(buf),
+                    start,
+                },
+            });
         }
         let data =
             &self.backing.bytes()[info.offset as usize..(info.offset + info.length) as usize];
-        Ok(TensorView { info, data })
+        Ok(TensorView {
+            info,
+            data: ViewData::Mapped(data),
+        })
+    }
+
+    /// Decrypts only the chunks covering `info`, in parallel, into an aligned
+    /// zeroizing buffer; returns it and where the tensor starts in it.
+    fn decrypt(&self, info: &TensorInfo, key: &SliceKey) -> Result<(SecretBuf, usize)> {
+        if info.length == 0 {
+            return Ok((SecretBuf::zeroed(0), 0));
+        }
+        let s = &self.manifest.slices[info.slice as usize];
+        let file = self.backing.bytes();
+        let rel = info.offset - s.offset;
+        let end = rel + info.length;
+        let c0 = rel / CHUNK_SIZE;
+        let c1 = (end - 1) / CHUNK_SIZE;
+        let start = c0 * CHUNK_SIZE;
+        let stop = ((c1 + 1) * CHUNK_SIZE).min(s.length);
+        let mut buf = SecretBuf::zeroed((stop - start) as usize);
+        buf.bytes_mut()
+            .copy_from_slice(&file[(s.offset + start) as usize..(s.offset + stop) as usize]);
+        let tags_at = (s.tags_offset + c0 * TAG_LEN) as usize;
+        let tags_end = (s.tags_offset + (c1 + 1) * TAG_LEN) as usize;
+        let tags: &[[u8; 16]] = bytemuck::cast_slice(&file[tags_at..tags_end]);
+        tensorseal_crypto::open_chunk_range(key, s.length, c0, buf.bytes_mut(), tags).map_err(
+            |e| match e {
+                tensorseal_crypto::Error::ChunkAuthentication { chunk } => {
+                    Error::new(ErrorKind::Decryption {
+                        tensor: info.name.clone(),
+                        slice: info.slice,
+                        chunk,
+                    })
+                }
+                other => Error::new(ErrorKind::Crypto(other)),
+            },
+        )?;
+        Ok((buf, (rel - start) as usize))
     }
 
     /// Every tensor in file order.
@@ -416,11 +576,33 @@ macro_rules! element {
 element!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, u64 => U64,
     i64 => I64, f32 => F32, f64 => F64, half::f16 => F16, half::bf16 => BF16);
 
-/// A verified tensor: metadata and bytes borrowed from the file (zero-copy).
-#[derive(Debug, Clone, Copy)]
+/// A verified tensor: metadata, and bytes either borrowed from the file
+/// (plaintext: zero-copy) or decrypted into an owned, 64-byte-aligned buffer
+/// that is zeroized when the last view of it is dropped.
+#[derive(Clone)]
 pub struct TensorView<'a> {
     info: &'a TensorInfo,
-    data: &'a [u8],
+    data: ViewData<'a>,
+}
+
+#[derive(Clone)]
+enum ViewData<'a> {
+    Mapped(&'a [u8]),
+    Decrypted { buf: Arc<SecretBuf>, start: usize },
+}
+
+impl std::fmt::Debug for TensorView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorView")
+            .field("name", &self.info.name)
+            .field("dtype", &self.info.dtype)
+            .field("shape", &self.info.shape)
+            .field(
+                "decrypted",
+                &matches!(self.data, ViewData::Decrypted { .. }),
+            )
+            .finish()
+    }
 }
 
 impl<'a> TensorView<'a> {
@@ -445,8 +627,18 @@ impl<'a> TensorView<'a> {
     }
 
     /// The little-endian bytes.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
+    pub fn data(&self) -> &[u8] {
+        match &self.data {
+            ViewData::Mapped(d) => d,
+            ViewData::Decrypted { buf, start } => {
+                &buf.bytes()[*start..*start + self.info.length as usize]
+            }
+        }
+    }
+
+    /// Whether the bytes were decrypted (owned) rather than borrowed from the file.
+    pub fn is_decrypted(&self) -> bool {
+        matches!(self.data, ViewData::Decrypted { .. })
     }
 
     /// The manifest entry.
@@ -456,11 +648,11 @@ impl<'a> TensorView<'a> {
 
     /// SHA-256 of the tensor's bytes.
     pub fn sha256(&self) -> [u8; 32] {
-        sha256(self.data)
+        sha256(self.data())
     }
 
     /// The elements as a typed slice; the dtype must match `T` exactly.
-    pub fn as_slice<T: Element>(&self) -> Result<&'a [T]> {
+    pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
         if T::DTYPE != self.info.dtype {
             return Err(Error::new(ErrorKind::DtypeMismatch {
                 name: self.info.name.clone(),
@@ -468,13 +660,13 @@ impl<'a> TensorView<'a> {
                 requested: T::DTYPE,
             }));
         }
-        bytemuck::try_cast_slice(self.data)
+        bytemuck::try_cast_slice(self.data())
             .map_err(|_| Error::new(ErrorKind::Misaligned(self.info.name.clone())))
     }
 
     /// An ndarray view of the elements, shaped like the tensor.
     #[cfg(feature = "ndarray")]
-    pub fn array_view<T: Element>(&self) -> Result<ndarray::ArrayViewD<'a, T>> {
+    pub fn array_view<T: Element>(&self) -> Result<ndarray::ArrayViewD<'_, T>> {
         let data = self.as_slice::<T>()?;
         let shape: Vec<usize> = self
             .info

@@ -71,9 +71,11 @@ pub fn export_safetensors(model: &Model, dest: &Path, overwrite: bool) -> Result
     if !overwrite && dest.exists() {
         return Err(Error::at(dest, ErrorKind::Exists));
     }
+    // Every tensor is read first, so an unreadable one (encrypted without a key,
+    // or not granted) fails the export before anything is written.
+    let tensors = model.tensors().collect::<Result<Vec<_>>>()?;
     let mut views = Vec::with_capacity(model.len());
-    for t in model.tensors() {
-        let t = t?;
+    for t in &tensors {
         let shape = t
             .shape()
             .iter()

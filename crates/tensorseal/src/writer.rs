@@ -5,15 +5,20 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+use tensorseal_crypto::{self as crypto, FileKey, RecipientPublicKey, SigningKey};
 use tensorseal_format::{
-    align_up, Dtype, Footer, Limits, Manifest, MetaValue, ModelInfo, Preamble, Producer, Slice,
-    TensorInfo, DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
+    align_up, Dtype, EncryptionHeader, Footer, Limits, Manifest, MetaValue, ModelInfo, Preamble,
+    Producer, RecipientBlock, SignatureBlock, Slice, SliceEncryption, TensorInfo,
+    AEAD_CHACHA20POLY1305_STREAM64K, DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
 };
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::seal;
 
 /// How tensors are grouped into slices (the unit of verification, encryption and grants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,12 +34,49 @@ pub enum SlicePolicy {
 }
 
 /// Options for [`Writer::create`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// Slicing policy.
     pub slicing: SlicePolicy,
     /// Replace an existing destination. Off by default.
     pub overwrite: bool,
+    /// Sign the manifest with each of these keys (one signature each).
+    pub signers: Vec<Arc<SigningKey>>,
+    /// Encrypt to these recipients (each gets the file key). Empty: plaintext.
+    ///
+    /// Encryption buffers one slice in memory (a zeroizing buffer) because a
+    /// slice's key is bound to its descriptor, known only when the slice ends:
+    /// one tensor with [`SlicePolicy::PerTensor`], at most the group size with
+    /// [`SlicePolicy::MaxBytes`] (or one larger tensor), unbounded with
+    /// [`SlicePolicy::Manual`]. The tags (16 bytes per 64 KiB) are kept until
+    /// the end and written after the data.
+    pub recipients: Vec<RecipientPublicKey>,
+    /// Conformance vectors only: draw every random value (file key, salts,
+    /// HPKE encapsulations, signature hedging) from [`crate::seal::VectorRng`]
+    /// over this seed, so the output is reproducible. **Never set it for real
+    /// files**: whoever knows the seed can decrypt them.
+    pub vector_seed: Option<[u8; 32]>,
+}
+
+struct SealState {
+    file_key: FileKey,
+    salt: [u8; 32],
+    /// Plaintext of the open slice.
+    buf: Zeroizing<Vec<u8>>,
+    /// Tags of every closed slice, in slice order.
+    tags: Vec<u8>,
+}
+
+impl SealState {
+    /// Makes room for `extra` bytes without leaving plaintext behind in freed memory.
+    fn reserve(&mut self, extra: usize) {
+        let need = self.buf.len() + extra;
+        if need > self.buf.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(need.max(self.buf.capacity() * 2)));
+            bigger.extend_from_slice(&self.buf);
+            self.buf = bigger;
+        }
+    }
 }
 
 struct OpenSlice {
@@ -66,6 +108,8 @@ pub struct Writer {
     current: Option<OpenSlice>,
     limits: Limits,
     poisoned: bool,
+    seal: Option<SealState>,
+    rng: seal::WriterRng,
 }
 
 impl Writer {
@@ -109,7 +153,23 @@ impl Writer {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
         }
+        let mut rng = match options.vector_seed {
+            Some(s) => seal::WriterRng::Vector(seal::VectorRng::new(s)),
+            None => seal::WriterRng::Os,
+        };
+        let seal = if options.recipients.is_empty() {
+            None
+        } else {
+            Some(SealState {
+                file_key: FileKey::generate(&mut rng),
+                salt: crypto::generate_salt(&mut rng),
+                buf: Zeroizing::new(Vec::new()),
+                tags: Vec::new(),
+            })
+        };
         Ok(Writer {
+            seal,
+            rng,
             dest,
             tmp,
             out,
@@ -174,6 +234,10 @@ impl Writer {
         let aligned = align_up(self.pos).ok_or_else(|| invalid("file too large"))?;
         let pad = vec![0u8; (aligned - self.pos) as usize];
         self.write(&pad)?;
+        if let Some(seal) = &mut self.seal {
+            let extra = usize::try_from(length).map_err(|_| invalid("tensor too large"))?;
+            seal.reserve(extra);
+        }
         let slice = match &mut self.current {
             Some(s) => {
                 s.hasher.update(&pad);
@@ -204,7 +268,10 @@ impl Writer {
                     "tensor {name:?}: data is longer than the {length} bytes its dtype and shape imply"
                 )));
             }
-            hasher.update(&buf[..n]);
+            if self.seal.is_none() {
+                // Encrypted slices are hashed as ciphertext when they close.
+                hasher.update(&buf[..n]);
+            }
             self.write(&buf[..n])?;
         }
         if copied != length {
@@ -274,24 +341,82 @@ impl Writer {
 
     /// Ends the current slice; the next tensor starts a new one.
     pub fn break_slice(&mut self) -> Result<()> {
-        if let Some(s) = self.current.take() {
-            self.slices.push(Slice {
-                offset: s.offset,
-                length: self.pos - s.offset,
-                sha256: s.hasher.finalize().into(),
-                encryption: None,
-                tags_offset: 0,
-                first_tensor: s.first_tensor,
-                tensor_count: self.tensors.len() as u32 - s.first_tensor,
-            });
+        let r = self.close_slice();
+        if r.is_err() {
+            self.poisoned = true;
         }
+        r
+    }
+
+    fn close_slice(&mut self) -> Result<()> {
+        let Some(s) = self.current.take() else {
+            return Ok(());
+        };
+        let index = self.slices.len() as u32;
+        let length = self.pos - s.offset;
+        let first = s.first_tensor;
+        let (sha256, encryption) = match &mut self.seal {
+            None => (s.hasher.finalize().into(), None),
+            Some(seal) => {
+                let desc = seal::descriptor_digest(
+                    index,
+                    s.offset,
+                    length,
+                    &self.tensors[first as usize..],
+                );
+                let slice_salt = crypto::generate_salt(&mut self.rng);
+                let key = crypto::slice_key(
+                    &seal.file_key,
+                    &seal.salt,
+                    u64::from(index),
+                    &slice_salt,
+                    &desc,
+                );
+                let tags = crypto::seal_slice(&key, &mut seal.buf)?;
+                let mut h = Sha256::new();
+                h.update(&seal.buf[..]);
+                for t in &tags {
+                    h.update(t);
+                    seal.tags.extend_from_slice(t);
+                }
+                self.out
+                    .write_all(&seal.buf)
+                    .map_err(|e| Error::io(self.tmp.path(), "write", e))?;
+                seal.buf.zeroize();
+                (
+                    h.finalize().into(),
+                    Some(SliceEncryption {
+                        salt: slice_salt,
+                        key_commitment: crypto::slice_key_commitment(&key),
+                    }),
+                )
+            }
+        };
+        self.slices.push(Slice {
+            offset: s.offset,
+            length,
+            sha256,
+            encryption,
+            tags_offset: 0,
+            first_tensor: first,
+            tensor_count: self.tensors.len() as u32 - first,
+        });
         Ok(())
     }
 
+    /// Appends bytes at the current position: into the open slice's buffer when
+    /// encrypting, straight to the file otherwise.
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io(self.tmp.path(), "write", e))?;
+        match (&mut self.seal, &self.current) {
+            (Some(seal), Some(_)) => {
+                seal.reserve(bytes.len());
+                seal.buf.extend_from_slice(bytes);
+            }
+            _ => self
+                .out
+                .write_all(bytes)
+                .map_err(|e| Error::io(self.tmp.path(), "write", e))?,
+        }
         self.pos += bytes.len() as u64;
         Ok(())
     }
@@ -305,27 +430,69 @@ impl Writer {
             ));
         }
         self.break_slice()?;
+        let seal = self.seal.take();
+        let encryption = match &seal {
+            Some(seal) => {
+                self.write(&seal.tags)?;
+                Some(EncryptionHeader {
+                    aead: AEAD_CHACHA20POLY1305_STREAM64K,
+                    salt: seal.salt,
+                    key_commitment: crypto::key_commitment(&seal.file_key, &seal.salt),
+                })
+            }
+            None => None,
+        };
         let manifest = Manifest {
             model: std::mem::take(&mut self.info),
-            encryption: None,
+            encryption,
             slices: std::mem::take(&mut self.slices),
             tensors: std::mem::take(&mut self.tensors),
         };
         let bytes = manifest.encode();
         // Decoding what we wrote catches a writer bug before it reaches a user.
-        Manifest::decode(&bytes, self.pos, &self.limits)
+        let decoded = Manifest::decode(&bytes, self.pos, &self.limits)
             .map_err(|e| invalid(format!("internal error, manifest does not validate: {e}")))?;
+        let manifest_sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        let mut entries = Vec::with_capacity(self.options.signers.len());
+        for k in &self.options.signers {
+            let st = seal::statement_for(&manifest.model, manifest_sha256, &k.fingerprint());
+            entries.push(seal::sign_entry(k, &st, &mut self.rng)?);
+        }
+        let sig_bytes = SignatureBlock { entries }.encode();
+        let rec_bytes = match &seal {
+            Some(seal) => {
+                let stanzas = self
+                    .options
+                    .recipients
+                    .iter()
+                    .map(|r| seal::file_key_stanza(r, &seal.file_key, &mut self.rng))
+                    .collect::<Result<Vec<_>>>()?;
+                let mac_key = crypto::header_mac_key(&seal.file_key, &seal.salt);
+                let header_mac = crypto::header_mac(&mac_key, &seal::mac_input(&bytes, &stanzas));
+                RecipientBlock {
+                    stanzas,
+                    header_mac,
+                }
+                .encode()
+            }
+            None => Vec::new(),
+        };
+        let mut h = Sha256::new();
+        h.update(&sig_bytes);
+        h.update(&rec_bytes);
         let footer = Footer {
             manifest_offset: self.pos,
             manifest_len: bytes.len() as u64,
-            signatures_len: 0,
-            recipients_len: 0,
-            manifest_sha256: Sha256::digest(&bytes).into(),
-            blocks_sha256: Sha256::digest([]).into(),
+            signatures_len: sig_bytes.len() as u64,
+            recipients_len: rec_bytes.len() as u64,
+            manifest_sha256,
+            blocks_sha256: h.finalize().into(),
             major: MAJOR,
             minor: MINOR,
         };
         self.write(&bytes)?;
+        self.write(&sig_bytes)?;
+        self.write(&rec_bytes)?;
         self.write(&footer.encode())?;
         let Writer {
             dest,
@@ -338,7 +505,7 @@ impl Writer {
             .into_inner()
             .map_err(|e| Error::io(tmp.path(), "write", e.into_error()))?;
         commit(file, tmp, &dest, options.overwrite)?;
-        Ok(manifest)
+        Ok(decoded)
     }
 }
 

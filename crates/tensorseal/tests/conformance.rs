@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use tensorseal::format::{
     Footer, Manifest, Preamble, DATA_OFFSET, FOOTER_LEN, MAJOR, PREAMBLE_LEN,
 };
+
 use tensorseal::{
-    Dtype, ErrorKind, MetaValue, Model, ModelInfo, Policy, Producer, SlicePolicy, Source,
-    Verification, WriteOptions, Writer,
+    Dtype, ErrorKind, MetaValue, Model, ModelInfo, OpenOptions, Policy, Producer,
+    RecipientSecretKey, SigningKey, SlicePolicy, Source, VectorRng, Verification, WriteOptions,
+    Writer,
 };
 
 /// 2026-01-01T00:00:00Z: vectors are deterministic.
@@ -70,20 +73,74 @@ fn write_with(
     id: &str,
     slicing: SlicePolicy,
     tensors: &[(&str, Dtype, &[u64])],
+    meta: ModelInfo,
+) -> Vec<u8> {
+    let opts = WriteOptions {
+        slicing,
+        overwrite: false,
+        ..WriteOptions::default()
+    };
+    write_opts(id, tensors, meta, opts)
+}
+
+/// The signer of the signed vectors, from a fixed seed.
+fn vector_signer() -> SigningKey {
+    SigningKey::generate(&mut VectorRng::new(*b"tensorseal vectors: signer key.."))
+}
+
+/// The recipient of the encrypted vector, from a fixed seed.
+fn vector_identity() -> RecipientSecretKey {
+    RecipientSecretKey::generate(&mut VectorRng::new(*b"tensorseal vectors: recipient..."))
+}
+
+fn sealed(id: &str, tensors: &[(&str, Dtype, &[u64])], encrypt: bool) -> Vec<u8> {
+    let opts = WriteOptions {
+        slicing: SlicePolicy::PerTensor,
+        signers: vec![Arc::new(vector_signer())],
+        recipients: if encrypt {
+            vec![vector_identity().public_key().clone()]
+        } else {
+            Vec::new()
+        },
+        vector_seed: Some(*b"tensorseal vectors: writer seed."),
+        ..WriteOptions::default()
+    };
+    write_opts(id, tensors, info(""), opts)
+}
+
+fn signed() -> Vec<u8> {
+    sealed(
+        "vectors/signed",
+        &[
+            ("layer.weight", Dtype::F32, &[2, 3]),
+            ("step", Dtype::I64, &[]),
+        ],
+        false,
+    )
+}
+
+fn encrypted() -> Vec<u8> {
+    sealed(
+        "vectors/encrypted",
+        &[
+            ("embed.weight", Dtype::F32, &[4, 2]),
+            ("big", Dtype::U8, &[70_000]),
+            ("empty", Dtype::F16, &[0]),
+        ],
+        true,
+    )
+}
+
+fn write_opts(
+    id: &str,
+    tensors: &[(&str, Dtype, &[u64])],
     mut meta: ModelInfo,
+    opts: WriteOptions,
 ) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.tseal");
     meta.model_id = id.into();
-    let mut w = Writer::create(
-        &path,
-        meta,
-        WriteOptions {
-            slicing,
-            overwrite: false,
-        },
-    )
-    .unwrap();
+    let mut w = Writer::create(&path, meta, opts).unwrap();
     for (i, (name, dtype, shape)) in tensors.iter().enumerate() {
         let n: u64 = shape.iter().product();
         let len = dtype.byte_len(n).unwrap() as usize;
@@ -233,6 +290,8 @@ fn valid_vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("grouped", grouped()),
         ("all_dtypes", all_dtypes()),
         ("newer_minor", assemble(&newer)),
+        ("signed", signed()),
+        ("encrypted", encrypted()),
     ]
 }
 
@@ -376,6 +435,27 @@ fn hex(b: &[u8]) -> String {
 fn expected_valid(model: &Model) -> Value {
     let i = model.info();
     let (major, minor) = model.format_version();
+    let mut v = expected_plain(model);
+    if !model.signers().is_empty() {
+        v["signers"] = json!(model
+            .signers()
+            .iter()
+            .map(|s| s.fingerprint.to_string())
+            .collect::<Vec<_>>());
+        v["signer_public_key"] = json!(vector_signer().verifying_key().to_text());
+    }
+    if model.is_encrypted() {
+        // Published so that other implementations can decrypt the vector.
+        v["identity"] = json!(vector_identity().to_text().as_str());
+        v["recipient"] = json!(vector_identity().public_key().to_text());
+    }
+    let _ = (i, major, minor);
+    v
+}
+
+fn expected_plain(model: &Model) -> Value {
+    let i = model.info();
+    let (major, minor) = model.format_version();
     json!({
         "format_version": [major, minor],
         "model_id": i.model_id,
@@ -390,10 +470,12 @@ fn expected_valid(model: &Model) -> Value {
 }
 
 fn open(bytes: &[u8]) -> tensorseal::Result<Model> {
-    Model::from_bytes(
+    Model::from_bytes_with(
         bytes,
         &Policy::allow_unsigned().at_time(NOW),
-        Verification::Eager,
+        OpenOptions::new()
+            .verification(Verification::Eager)
+            .identity(vector_identity()),
     )
 }
 

@@ -52,6 +52,7 @@ fn write(spec: &Spec, slicing: SlicePolicy) -> (tempfile::TempDir, std::path::Pa
         WriteOptions {
             slicing,
             overwrite: false,
+            ..WriteOptions::default()
         },
     )
     .unwrap();
@@ -163,7 +164,10 @@ fn lazy_verification_refuses_the_bad_slice_only() {
 fn unsigned_needs_explicit_policy() {
     let e = Model::from_bytes(&sample(), &Policy::require_signature(), Verification::Eager)
         .unwrap_err();
-    assert!(matches!(e.kind(), tensorseal::ErrorKind::Unsigned), "{e}");
+    assert!(
+        matches!(e.kind(), tensorseal::ErrorKind::Unsigned { .. }),
+        "{e}"
+    );
 }
 
 #[test]

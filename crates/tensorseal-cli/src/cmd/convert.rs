@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use tensorseal::{MetaValue, ModelInfo, SlicePolicy, WriteOptions};
 use tensorseal_convert::{convert_file, ConvertOptions};
 
+use super::{read_recipient, read_signing_key};
 use crate::meta::{parse_meta, parse_pair, parse_time};
 use crate::{CmdResult, Failure};
 
@@ -38,6 +39,13 @@ pub struct Args {
     /// Slicing: per-tensor, or max-bytes=N to group tensors up to N bytes.
     #[arg(long, default_value = "per-tensor", value_parser = parse_slices)]
     slices: SlicePolicy,
+    /// Sign with this signer secret key (repeatable: one signature each).
+    #[arg(long = "sign", value_name = "KEY")]
+    sign: Vec<PathBuf>,
+    /// Encrypt to this recipient public key (repeatable). Without --to the
+    /// tensor data is stored in the clear.
+    #[arg(long = "to", value_name = "PUB")]
+    to: Vec<PathBuf>,
     /// Replace OUT if it exists.
     #[arg(long)]
     force: bool,
@@ -78,21 +86,58 @@ pub fn run(a: Args) -> CmdResult {
         metadata: sorted(a.meta, "--meta")?,
         ..ModelInfo::default()
     };
+    let signers = a
+        .sign
+        .iter()
+        .map(|p| read_signing_key(p).map(std::sync::Arc::new))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let recipients =
+        a.to.iter()
+            .map(|p| read_recipient(p))
+            .collect::<Result<Vec<_>, Failure>>()?;
+    let fps: Vec<String> = signers.iter().map(|k| k.fingerprint().short()).collect();
     let options = WriteOptions {
         slicing: a.slices,
         overwrite: a.force,
+        signers,
+        recipients,
+        vector_seed: None,
     };
-    let m = convert_file(
+    let pb = crate::ops::spinner_for(&a.input, "converting");
+    let converted = convert_file(
         &a.input,
         &a.output,
         info,
         options,
         &ConvertOptions::default(),
-    )
-    .map_err(Failure::new)?;
+    );
+    pb.finish_and_clear();
+    let ev = |outcome: &str| {
+        tensorseal_ops::NewEvent::new(tensorseal_ops::EventKind::Convert, outcome).file(&a.input)
+    };
+    let m = match converted {
+        Ok(m) => {
+            crate::ops::log_event(ev("ok").reason(format!("wrote {}", a.output.display())))?;
+            m
+        }
+        Err(e) => {
+            crate::ops::log_event(ev("refused").reason(e.to_string()))?;
+            return Err(Failure::new(e));
+        }
+    };
     let bytes: u64 = m.tensors.iter().map(|t| t.length).sum();
+    let signed = if fps.is_empty() {
+        "unsigned".to_string()
+    } else {
+        format!("signed by {}", fps.join(", "))
+    };
+    let encrypted = if a.to.is_empty() {
+        String::new()
+    } else {
+        format!(", encrypted to {} recipient(s)", a.to.len())
+    };
     println!(
-        "wrote {}: {} tensors, {} bytes of tensor data, {} slices (unsigned)",
+        "wrote {}: {} tensors, {} bytes of tensor data, {} slices ({signed}{encrypted})",
         a.output.display(),
         m.tensors.len(),
         bytes,

@@ -3,7 +3,13 @@
 use std::path::Path;
 
 use ndarray::{Array1, Ix1, Ix2};
-use tensorseal::{import_safetensors, MetaValue, Model, ModelInfo, Policy, WriteOptions};
+use std::sync::Arc;
+
+use tensorseal::crypto::{write_public_key_file, write_secret_key_file};
+use tensorseal::{
+    import_safetensors, MetaValue, Model, ModelInfo, OpenOptions, Policy, RecipientSecretKey,
+    SigningKey, TrustStore, WriteOptions,
+};
 
 use crate::meta::hex;
 use crate::{CmdResult, Failure};
@@ -73,25 +79,7 @@ pub fn run(a: Args) -> CmdResult {
     }
 
     step(3, "Run one forward pass with ndarray on the mapped weights");
-    let x = Array1::from(INPUT.to_vec());
-    println!("    input  = {x}");
-    let w1 = model.tensor("0.weight")?.array_view::<f32>()?;
-    let b1 = model.tensor("0.bias")?.array_view::<f32>()?;
-    let w2 = model.tensor("2.weight")?.array_view::<f32>()?;
-    let b2 = model.tensor("2.bias")?.array_view::<f32>()?;
-    let dims = |e: ndarray::ShapeError| Failure::new(format!("unexpected tensor shape: {e}"));
-    let (w1, b1) = (
-        w1.into_dimensionality::<Ix2>().map_err(dims)?,
-        b1.into_dimensionality::<Ix1>().map_err(dims)?,
-    );
-    let (w2, b2) = (
-        w2.into_dimensionality::<Ix2>().map_err(dims)?,
-        b2.into_dimensionality::<Ix1>().map_err(dims)?,
-    );
-    let h = (w1.dot(&x) + b1).mapv(|v| v.max(0.0));
-    println!("    hidden = relu(0.weight · input + 0.bias) = {h:.4}");
-    let y = w2.dot(&h) + b2;
-    println!("    output = 2.weight · hidden + 2.bias = {y:.6}");
+    let y_plain = forward(&model, true)?;
 
     step(4, "Flip one bit of a weight and verify again");
     let mut bytes =
@@ -114,8 +102,168 @@ pub fn run(a: Args) -> CmdResult {
             ))
         }
     }
-    println!("\ndemo complete: convert, verify, zero-copy load and inference, tamper detection");
+
+    step(
+        6,
+        "Generate a signer (ML-DSA-65 + Ed25519) and a recipient (X-Wing) key pair",
+    );
+    let signer = SigningKey::generate_os().map_err(Failure::new)?;
+    let recipient = RecipientSecretKey::generate_os().map_err(Failure::new)?;
+    for (name, secret, public) in [
+        ("signer", signer.to_text(), signer.verifying_key().to_text()),
+        (
+            "recipient",
+            recipient.to_text(),
+            recipient.public_key().to_text(),
+        ),
+    ] {
+        let (k, p) = (
+            dir.join(format!("{name}.key")),
+            dir.join(format!("{name}.pub")),
+        );
+        // The demo's own files from an earlier run with --keep are replaced.
+        let _ = (std::fs::remove_file(&k), std::fs::remove_file(&p));
+        write_secret_key_file(&k, &secret).map_err(Failure::new)?;
+        write_public_key_file(&p, &public).map_err(Failure::new)?;
+    }
+    println!("    signer    {}", signer.fingerprint());
+    println!("    recipient {}", recipient.fingerprint());
+    let mut store = TrustStore::new();
+    store.add(signer.verifying_key().clone());
+    let trusted = Policy::require_signature().trust(store);
+
+    step(
+        7,
+        "Seal the MLP: per-slice encryption to the recipient, signed by the signer",
+    );
+    let sealed2 = dir.join("mlp-sealed.tseal");
+    let info = ModelInfo {
+        model_id: "demo/mlp".into(),
+        version: 2,
+        ..ModelInfo::default()
+    };
+    let options = WriteOptions {
+        overwrite: true,
+        signers: vec![Arc::new(signer)],
+        recipients: vec![recipient.public_key().clone()],
+        ..WriteOptions::default()
+    };
+    let m = import_safetensors(&src, &sealed2, info, options)?;
+    println!(
+        "    wrote {} ({} encrypted slices, ciphertext at the plaintext offsets)",
+        sealed2.display(),
+        m.slices.len()
+    );
+
+    step(
+        8,
+        "Verify it with the trusted signer's public key only (no decryption key)",
+    );
+    let keyless = Model::open(&sealed2, &trusted)?;
+    println!(
+        "    OK: signature by a trusted signer, {} slice digests over ciphertext and tags verified",
+        keyless.manifest().slices.len()
+    );
+    match keyless.tensor("0.weight") {
+        Err(e) => println!("    reading a tensor without a key is refused: {e}"),
+        Ok(_) => {
+            return Err(Failure::new(
+                "an encrypted tensor was read without a key: this is a bug",
+            ))
+        }
+    }
+
+    step(
+        9,
+        "Open it with the recipient's identity and run the forward pass on decrypted weights",
+    );
+    let opened = Model::open_with(
+        &sealed2,
+        &trusted,
+        OpenOptions::new().identity(recipient.clone()),
+    )?;
+    let y_sealed = forward(&opened, false)?;
+    if y_sealed != y_plain {
+        return Err(Failure::new(
+            "decrypted weights give another output: this is a bug",
+        ));
+    }
+    println!("    same output as the plaintext model");
+
+    step(
+        10,
+        "Refusals: a wrong key, an untrusted signer, a flipped byte",
+    );
+    let stranger = RecipientSecretKey::generate_os().map_err(Failure::new)?;
+    refused(
+        "wrong key",
+        Model::open_with(&sealed2, &trusted, OpenOptions::new().identity(stranger)),
+    )?;
+    let mut other = TrustStore::new();
+    other.add(
+        SigningKey::generate_os()
+            .map_err(Failure::new)?
+            .verifying_key()
+            .clone(),
+    );
+    refused(
+        "untrusted signer",
+        Model::open(&sealed2, &Policy::require_signature().trust(other)),
+    )?;
+    let mut bytes =
+        std::fs::read(&sealed2).map_err(|e| Failure::new(format!("{}: {e}", sealed2.display())))?;
+    let target = opened.manifest().tensors[0].offset as usize + 3;
+    bytes[target] ^= 0x01;
+    let tampered2 = dir.join("mlp-sealed-tampered.tseal");
+    write(&tampered2, &bytes)?;
+    refused(
+        "flipped ciphertext byte",
+        Model::open_with(&tampered2, &trusted, OpenOptions::new().identity(recipient)),
+    )?;
+    println!("\ndemo complete: convert, verify, zero-copy load and inference, tamper detection, signing, encryption");
     Ok(())
+}
+
+fn refused(what: &str, r: tensorseal::Result<Model>) -> CmdResult {
+    match r {
+        Err(e) => {
+            println!("    {what}: refused, as it must be: {e}");
+            Ok(())
+        }
+        Ok(_) => Err(Failure::new(format!("{what}: accepted: this is a bug"))),
+    }
+}
+
+/// relu(0.weight · x + 0.bias), then 2.weight · h + 2.bias.
+fn forward(model: &Model, show: bool) -> Result<Array1<f32>, Failure> {
+    let x = Array1::from(INPUT.to_vec());
+    let t = |n: &str| model.tensor(n);
+    let (w1, b1, w2, b2) = (t("0.weight")?, t("0.bias")?, t("2.weight")?, t("2.bias")?);
+    let dims = |e: ndarray::ShapeError| Failure::new(format!("unexpected tensor shape: {e}"));
+    let w1 = w1
+        .array_view::<f32>()?
+        .into_dimensionality::<Ix2>()
+        .map_err(dims)?;
+    let b1 = b1
+        .array_view::<f32>()?
+        .into_dimensionality::<Ix1>()
+        .map_err(dims)?;
+    let w2 = w2
+        .array_view::<f32>()?
+        .into_dimensionality::<Ix2>()
+        .map_err(dims)?;
+    let b2 = b2
+        .array_view::<f32>()?
+        .into_dimensionality::<Ix1>()
+        .map_err(dims)?;
+    let h = (w1.dot(&x) + b1).mapv(|v| v.max(0.0));
+    let y = w2.dot(&h) + b2;
+    if show {
+        println!("    input  = {x}");
+        println!("    hidden = relu(0.weight · input + 0.bias) = {h:.4}");
+    }
+    println!("    output = 2.weight · hidden + 2.bias = {y:.6}");
+    Ok(y)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> CmdResult {

@@ -24,8 +24,11 @@ pub struct Args {
 
 /// Runs `export`.
 pub fn run(a: Args) -> CmdResult {
-    let model = Model::open(&a.file, &a.policy.policy())?;
-    export_safetensors(&model, &a.output, a.force)?;
+    let pb = crate::ops::spinner_for(&a.file, "exporting");
+    let res = Model::open_with(&a.file, &a.policy.policy()?, a.policy.open_options()?)
+        .and_then(|model| export_safetensors(&model, &a.output, a.force).map(|()| model));
+    pb.finish_and_clear();
+    let model = res?;
     println!("wrote {}: {} tensors", a.output.display(), model.len());
     Ok(())
 }

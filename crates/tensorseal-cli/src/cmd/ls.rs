@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use tensorseal::{Model, OpenOptions, Verification};
+use tensorseal::{Model, Verification};
 
 use super::PolicyArgs;
 use crate::meta::{fmt_time, hex, meta_json, model_json};
@@ -24,33 +24,70 @@ pub struct Args {
 
 /// Runs `ls`.
 pub fn run(a: Args) -> CmdResult {
-    let opts = OpenOptions::new().verification(Verification::Lazy);
-    let model = Model::open_with(&a.file, &a.policy.policy(), opts)?;
+    let opts = a.policy.open_options()?.verification(Verification::Lazy);
+    let model = Model::open_with(&a.file, &a.policy.policy()?, opts)?;
     let info = model.info();
     let mut tensors = Vec::with_capacity(model.len());
-    for t in model.tensors() {
-        let t = t?;
+    for (i, ti) in model.manifest().tensors.iter().enumerate() {
+        // Tensors the keys given cannot decrypt are listed with their metadata only.
+        let sha = if model.is_readable(i) {
+            json!(hex(&model.tensor_at(i)?.sha256()))
+        } else {
+            Value::Null
+        };
         tensors.push(json!({
-            "name": t.name(),
-            "dtype": t.dtype().name(),
-            "shape": t.shape(),
-            "offset": t.offset(),
-            "length": t.info().length,
-            "sha256": hex(&t.sha256()),
+            "name": ti.name,
+            "dtype": ti.dtype.name(),
+            "shape": ti.shape,
+            "offset": ti.offset,
+            "length": ti.length,
+            "sha256": sha,
+            "readable": model.is_readable(i),
         }));
     }
+    let signers: Vec<Value> = model
+        .signers()
+        .iter()
+        .map(|s| json!({"fingerprint": s.fingerprint.to_string(), "trusted": s.trusted}))
+        .collect();
     if a.json {
         let mut doc = model_json(info);
         let (major, minor) = model.format_version();
         doc.insert("format_version".into(), json!(format!("{major}.{minor}")));
-        doc.insert("signatures".into(), json!([]));
+        doc.insert("signatures".into(), Value::Array(signers));
+        doc.insert("encrypted".into(), json!(model.is_encrypted()));
+        doc.insert(
+            "recipient_stanzas".into(),
+            json!(model.recipients().map_or(0, |r| r.stanzas.len())),
+        );
         doc.insert("tensors".into(), Value::Array(tensors));
         json_line(&Value::Object(doc));
         return Ok(());
     }
     let (major, minor) = model.format_version();
+    let trusted = model.signers().iter().filter(|s| s.trusted).count();
+    let signed = match model.signers().len() {
+        0 => "unsigned".to_string(),
+        n => format!("{n} signature(s), {trusted} by trusted signers"),
+    };
+    let encrypted = match model.recipients() {
+        Some(r) => format!(
+            ", encrypted ({} recipient stanza(s); {} of {} tensors readable with the keys given)",
+            r.stanzas.len(),
+            (0..model.len()).filter(|&i| model.is_readable(i)).count(),
+            model.len()
+        ),
+        None => String::new(),
+    };
     println!("file:      {}", a.file.display());
-    println!("format:    tensorseal {major}.{minor}, unsigned");
+    println!("format:    tensorseal {major}.{minor}, {signed}{encrypted}");
+    for s in model.signers() {
+        println!(
+            "signer:    {} ({})",
+            s.fingerprint,
+            if s.trusted { "trusted" } else { "untrusted" }
+        );
+    }
     println!("model:     {} version {}", info.model_id, info.version);
     println!("created:   {}", fmt_time(info.created));
     if let Some(e) = info.expires {
@@ -90,7 +127,9 @@ pub fn run(a: Args) -> CmdResult {
             t["shape"].to_string(),
             t["offset"],
             t["length"],
-            t["sha256"].as_str().unwrap_or_default(),
+            t["sha256"]
+                .as_str()
+                .unwrap_or("(encrypted: not readable with the keys given)"),
         );
     }
     Ok(())

@@ -1,28 +1,112 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod convert;
 pub mod demo;
+pub mod detached;
 pub mod export;
+pub mod grant;
+pub mod inspect;
+pub mod keygen;
+pub mod log;
 pub mod ls;
+pub mod sign;
 pub mod verify;
 
-use tensorseal::Policy;
+use std::path::{Path, PathBuf};
+
+use tensorseal::crypto::{
+    parse_recipient_public_key, parse_recipient_secret_key, parse_signing_key,
+};
+use tensorseal::{
+    OpenOptions, Policy, RecipientPublicKey, RecipientSecretKey, SigningKey, TrustStore,
+};
+
+use crate::Failure;
 
 /// The policy flags shared by every command that opens a container.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PolicyArgs {
-    /// Open files that carry no signature (integrity is still checked).
+    /// Open files that carry no trusted signature: unsigned files, or files
+    /// signed only by untrusted keys. Every signature present is still checked,
+    /// and so is integrity.
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Trust the signer public key in this .pub file, or every signer .pub file
+    /// in this directory (repeatable).
+    #[arg(long = "trust", value_name = "PATH")]
+    pub trust: Vec<PathBuf>,
+    /// How many distinct trusted signers must have signed (default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub threshold: Option<u64>,
+    /// Rollback state file: refuse versions older than, or different from, what
+    /// was seen before per (model id, signer); updated atomically.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Recipient secret key (X-Wing / age PQ identity) to decrypt with (repeatable).
+    #[arg(long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
 }
 
 impl PolicyArgs {
     /// The library policy these flags describe.
-    pub fn policy(&self) -> Policy {
-        if self.allow_unsigned {
+    pub fn policy(&self) -> Result<Policy, Failure> {
+        let mut p = if self.allow_unsigned {
             Policy::allow_unsigned()
         } else {
             Policy::require_signature()
+        };
+        if !self.trust.is_empty() {
+            let mut store = TrustStore::new();
+            for t in &self.trust {
+                let n = store.add_path(t)?;
+                if n == 0 {
+                    return Err(Failure::new(format!(
+                        "{}: no signer public key (.pub) in this directory",
+                        t.display()
+                    )));
+                }
+            }
+            p = p.trust(store);
         }
+        if let Some(n) = self.threshold {
+            p = p.threshold(n as usize);
+        }
+        if let Some(s) = &self.state {
+            p = p.state_file(s);
+        }
+        Ok(p)
     }
+
+    /// Open options carrying the identities given.
+    pub fn open_options(&self) -> Result<OpenOptions, Failure> {
+        let mut o = OpenOptions::new();
+        for p in &self.identity {
+            o = o.identity(read_identity(p)?);
+        }
+        Ok(o)
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
+}
+
+fn key_err(path: &Path) -> impl Fn(tensorseal::crypto::Error) -> Failure + '_ {
+    move |e| Failure::new(format!("{}: {e}", path.display()))
+}
+
+/// Reads a signer secret key file.
+pub fn read_signing_key(path: &Path) -> Result<SigningKey, Failure> {
+    parse_signing_key(&read_text(path)?).map_err(key_err(path))
+}
+
+/// Reads a recipient public key file.
+pub fn read_recipient(path: &Path) -> Result<RecipientPublicKey, Failure> {
+    parse_recipient_public_key(&read_text(path)?).map_err(key_err(path))
+}
+
+/// Reads a recipient secret key file.
+pub fn read_identity(path: &Path) -> Result<RecipientSecretKey, Failure> {
+    parse_recipient_secret_key(&read_text(path)?).map_err(key_err(path))
 }

@@ -1,18 +1,20 @@
-//! `tensorseal verify FILE`.
+//! `tensorseal verify FILE`: a container through the loader; any other file
+//! through its detached signature, digest, trust and inspection.
 
 use std::path::PathBuf;
 
 use serde_json::json;
-use tensorseal::{Model, OpenOptions, Verification};
+use tensorseal::{Model, Verification};
 
-use super::PolicyArgs;
+use super::{detached, PolicyArgs};
 use crate::report::json_line;
 use crate::{CmdResult, Failure};
+use tensorseal_ops::{EventKind, NewEvent};
 
 /// Arguments of `verify`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The container.
+    /// The container, or any other model file with a detached signature (FILE.sig.json).
     file: PathBuf,
     /// One JSON document instead of text.
     #[arg(long)]
@@ -22,21 +24,80 @@ pub struct Args {
     copy: bool,
     #[command(flatten)]
     policy: PolicyArgs,
+    /// Move the file (and its sidecar) here when refused, with an incident report.
+    #[arg(long, value_name = "DIR")]
+    quarantine: Option<PathBuf>,
+    /// Let pickles whose inspection verdict is `unknown` pass (detached only).
+    #[arg(long)]
+    allow_unknown_globals: bool,
 }
 
 /// Runs `verify`: structure, manifest digest, padding and every slice digest.
 pub fn run(a: Args) -> CmdResult {
-    let opts = OpenOptions::new()
+    if !detached::is_container(&a.file) {
+        return detached::verify(
+            &a.file,
+            &a.policy,
+            a.quarantine.as_ref(),
+            a.allow_unknown_globals,
+            a.json,
+        );
+    }
+    let quarantine_dir = match &a.quarantine {
+        Some(q) => Some(q.clone()),
+        None => crate::ops::ops_policy(Default::default())?.quarantine_dir,
+    };
+    let p = container_policy(&a.policy)?;
+    let opts = a
+        .policy
+        .open_options()?
         .verification(Verification::Eager)
         .copy(a.copy);
-    match Model::open_with(&a.file, &a.policy.policy(), opts) {
-        Ok(model) => {
+    let pb = crate::ops::spinner_for(&a.file, "verifying");
+    let opened = (|| -> Result<(Model, usize), Failure> {
+        let model = Model::open_with(&a.file, &p, opts)?;
+        // With identities, decrypt every readable tensor: every chunk's tag is checked.
+        let mut decrypted = 0usize;
+        if model.is_encrypted() && !a.policy.identity.is_empty() {
+            for i in 0..model.len() {
+                if model.is_readable(i) {
+                    model.tensor_at(i)?;
+                    decrypted += 1;
+                }
+            }
+        }
+        Ok((model, decrypted))
+    })();
+    pb.finish_and_clear();
+    let opened = match opened {
+        Ok(o) => {
+            crate::ops::log_event(NewEvent::new(EventKind::Verify, "ok").file(&a.file))?;
+            Ok(o)
+        }
+        Err(e) => {
+            let q = detached::container_refused(&a.file, &e.message, quarantine_dir.as_ref())?;
+            if let Some(q) = q {
+                eprintln!("{}: quarantined to {}", a.file.display(), q.display());
+            }
+            Err(e)
+        }
+    };
+    match opened {
+        Ok((model, decrypted)) => {
             let bytes: u64 = model.manifest().slices.iter().map(|s| s.length).sum();
+            let signers: Vec<_> = model
+                .signers()
+                .iter()
+                .map(|s| json!({"fingerprint": s.fingerprint.to_string(), "trusted": s.trusted}))
+                .collect();
             if a.json {
                 json_line(&json!({
                     "file": a.file.display().to_string(),
                     "ok": true,
-                    "signed": false,
+                    "signed": !signers.is_empty(),
+                    "signatures": signers,
+                    "encrypted": model.is_encrypted(),
+                    "tensors_decrypted": decrypted,
                     "model_id": model.info().model_id,
                     "version": model.info().version,
                     "tensors": model.len(),
@@ -44,8 +105,29 @@ pub fn run(a: Args) -> CmdResult {
                     "bytes_verified": bytes,
                 }));
             } else {
+                let trusted: Vec<String> = model
+                    .signers()
+                    .iter()
+                    .filter(|s| s.trusted)
+                    .map(|s| s.fingerprint.short())
+                    .collect();
+                let signed = match (model.signers().len(), trusted.len()) {
+                    (0, _) => "unsigned".to_string(),
+                    (n, 0) => format!("{n} valid signature(s), none trusted"),
+                    (n, _) => format!("{n} valid signature(s), trusted: {}", trusted.join(", ")),
+                };
+                let enc = if !model.is_encrypted() {
+                    String::new()
+                } else if a.policy.identity.is_empty() {
+                    ", encrypted (ciphertext verified, not decrypted)".to_string()
+                } else {
+                    format!(
+                        ", encrypted ({decrypted} of {} tensors decrypted and authenticated)",
+                        model.len()
+                    )
+                };
                 println!(
-                    "{}: OK (unsigned): structure, manifest digest and {} slice digests verified, {} tensors, {} bytes",
+                    "{}: OK ({signed}{enc}): structure, manifest digest and {} slice digests verified, {} tensors, {} bytes",
                     a.file.display(),
                     model.manifest().slices.len(),
                     model.len(),
@@ -58,10 +140,19 @@ pub fn run(a: Args) -> CmdResult {
             json_line(&json!({
                 "file": a.file.display().to_string(),
                 "ok": false,
-                "error": e.to_string(),
+                "error": e.message,
             }));
             Err(Failure::silent(1))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
+}
+
+/// The container policy: the flags, merged over `--policy FILE` when given.
+fn container_policy(flags: &PolicyArgs) -> Result<tensorseal::Policy, Failure> {
+    if crate::ops::policy_file().is_none() {
+        return flags.policy();
+    }
+    let ops = crate::ops::ops_policy(detached::overrides(flags, None, false))?;
+    ops.container_policy().map_err(Failure::new)
 }

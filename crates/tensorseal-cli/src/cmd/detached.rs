@@ -1,0 +1,262 @@
+//! `sign` and `verify` on files that are not containers: detached signatures
+//! in `FILE.sig.json` (tensorseal-ops), inspection, quarantine, audit log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use tensorseal_ops::{
+    quarantine, quarantine_refused, EventKind, NewEvent, Overrides, QuarantineOptions, RefusalKind,
+    SignOptions, Verifier,
+};
+
+use super::PolicyArgs;
+use crate::ops::{log_event, ops_policy, spinner_for};
+use crate::report::json_line;
+use crate::{CmdResult, Failure};
+
+/// Whether `path` is to be treated as a tensorseal container: by content,
+/// or by its `.tseal` name (so a damaged container gets the loader's error).
+pub fn is_container(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e == "tseal") {
+        return true;
+    }
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    tensorseal_convert::detect(&head[..n]) == tensorseal_convert::Format::Tensorseal
+}
+
+/// The statement flags of `sign` for detached signatures.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StatementArgs {
+    /// Model name in the detached statement (default: the file stem).
+    #[arg(long, value_name = "N")]
+    pub model_name: Option<String>,
+    /// Model version in the detached statement.
+    #[arg(long, value_name = "V")]
+    pub model_version: Option<String>,
+    /// Training date in the detached statement.
+    #[arg(long, value_name = "D")]
+    pub training_date: Option<String>,
+    /// A dependency and its version, NAME=VERSION (repeatable).
+    #[arg(long = "dep", value_name = "NAME=VERSION")]
+    pub dep: Vec<String>,
+}
+
+impl StatementArgs {
+    /// Whether any statement flag was given.
+    pub fn any(&self) -> bool {
+        self.model_name.is_some()
+            || self.model_version.is_some()
+            || self.training_date.is_some()
+            || !self.dep.is_empty()
+    }
+}
+
+/// `sign FILE --key KEY` on a non-container: writes or extends the sidecar.
+pub fn sign(file: &Path, key_path: &Path, st: &StatementArgs) -> CmdResult {
+    let key = super::read_signing_key(key_path)?;
+    let mut dependencies = BTreeMap::new();
+    for d in &st.dep {
+        let (n, v) = d
+            .split_once('=')
+            .filter(|(n, v)| !n.trim().is_empty() && !v.trim().is_empty())
+            .ok_or_else(|| Failure::new(format!("--dep {d:?}: expected NAME=VERSION")))?;
+        dependencies.insert(n.trim().to_owned(), v.trim().to_owned());
+    }
+    let opts = SignOptions {
+        model_name: st.model_name.clone(),
+        model_version: st.model_version.clone(),
+        training_date: st.training_date.clone(),
+        dependencies,
+        signed_at: None,
+    };
+    let pb = spinner_for(file, "hashing and signing");
+    let res = tensorseal_ops::sign_file(file, &key, &opts);
+    pb.finish_and_clear();
+    let out = match res {
+        Ok(o) => o,
+        Err(e) => {
+            log_event(
+                NewEvent::new(EventKind::Sign, "failed")
+                    .file(file)
+                    .reason(e.to_string()),
+            )?;
+            return Err(Failure::new(e));
+        }
+    };
+    log_event(
+        NewEvent::new(EventKind::Sign, "ok")
+            .file(file)
+            .sha256(out.statement.sha256.clone())
+            .reason(format!(
+                "detached signature by {} ({} signature(s) in {})",
+                key.fingerprint(),
+                out.signatures,
+                out.sidecar_path.display()
+            )),
+    )?;
+    println!(
+        "{}: signed {:?} ({}, sha256 {}) as {}; {} signature(s) in {}",
+        file.display(),
+        out.statement.model_name,
+        out.statement.format,
+        out.statement.sha256,
+        key.fingerprint(),
+        out.signatures,
+        out.sidecar_path.display()
+    );
+    Ok(())
+}
+
+/// The overrides the `verify` flags describe.
+pub fn overrides(p: &PolicyArgs, quarantine: Option<&PathBuf>, allow_unknown: bool) -> Overrides {
+    Overrides {
+        trust: p.trust.clone(),
+        threshold: p.threshold.map(|n| n as usize),
+        allow_unsigned: p.allow_unsigned.then_some(true),
+        allow_unknown_globals: allow_unknown.then_some(true),
+        rollback_state: p.state.clone(),
+        quarantine_dir: quarantine.cloned(),
+        ..Overrides::default()
+    }
+}
+
+/// `verify FILE` on a non-container.
+pub fn verify(
+    file: &Path,
+    policy_args: &PolicyArgs,
+    quarantine_dir: Option<&PathBuf>,
+    allow_unknown: bool,
+    as_json: bool,
+) -> CmdResult {
+    let policy = ops_policy(overrides(policy_args, quarantine_dir, allow_unknown))?;
+    let verifier = Verifier::new(&policy).map_err(Failure::new)?;
+    let pb = spinner_for(file, "verifying");
+    let report = verifier.verify(file);
+    pb.finish_and_clear();
+    if let Some(log) = crate::ops::audit_log() {
+        tensorseal_ops::log_verification(log, &report, EventKind::Verify).map_err(Failure::new)?;
+    }
+    let mut quarantined = None;
+    let mut quarantine_error = None;
+    let unreadable = matches!(report.refusal, Some(RefusalKind::Unreadable { .. }));
+    if !report.ok() && !unreadable {
+        if let Some(dir) = &policy.quarantine_dir {
+            match quarantine_refused(
+                &report,
+                dir,
+                crate::ops::audit_log(),
+                &QuarantineOptions::default(),
+            ) {
+                Ok(q) => quarantined = Some(q),
+                Err(e) => quarantine_error = Some(e.to_string()),
+            }
+        }
+    }
+    if as_json {
+        let mut v = serde_json::to_value(&report).map_err(Failure::new)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("ok".into(), json!(report.ok()));
+            o.insert(
+                "refusal_reason".into(),
+                json!(report.refusal.as_ref().map(|r| r.to_string())),
+            );
+            o.insert(
+                "quarantined_to".into(),
+                json!(quarantined.as_ref().map(|q| q.path.display().to_string())),
+            );
+            o.insert(
+                "incident_report".into(),
+                json!(quarantined
+                    .as_ref()
+                    .map(|q| q.report_path.display().to_string())),
+            );
+            o.insert("quarantine_error".into(), json!(quarantine_error));
+        }
+        json_line(&v);
+    } else {
+        for c in &report.checks {
+            println!(
+                "  {} {:<13} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        for w in &report.warnings {
+            println!("  warning: {w}");
+        }
+        match &report.refusal {
+            None => println!(
+                "{}: OK ({}, signed by {})",
+                file.display(),
+                report.format,
+                if report.trusted_signers.is_empty() {
+                    "no trusted signer; allowed by policy".to_string()
+                } else {
+                    report.trusted_signers.join(", ")
+                }
+            ),
+            Some(_) => {
+                if let Some(q) = &quarantined {
+                    println!(
+                        "  quarantined to {} (incident report {})",
+                        q.path.display(),
+                        q.report_path.display()
+                    );
+                }
+            }
+        }
+        if let Some(r) = &report.refusal {
+            let mut msg = format!("{}: refused: {r}", file.display());
+            if let Some(e) = &quarantine_error {
+                msg.push_str(&format!("; {e}"));
+            }
+            return Err(Failure::new(msg));
+        }
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Failure::silent(1))
+    }
+}
+
+/// After a container verification failed: log it and quarantine when asked.
+pub fn container_refused(
+    file: &Path,
+    reason: &str,
+    quarantine_dir: Option<&PathBuf>,
+) -> Result<Option<PathBuf>, Failure> {
+    log_event(
+        NewEvent::new(EventKind::Verify, "refused")
+            .file(file)
+            .reason(reason.to_owned()),
+    )?;
+    let Some(dir) = quarantine_dir else {
+        return Ok(None);
+    };
+    match quarantine(file, dir, reason, &[], &QuarantineOptions::default()) {
+        Ok(q) => {
+            log_event(
+                NewEvent::new(EventKind::Quarantine, "ok")
+                    .file(file)
+                    .sha256(q.report.sha256.clone())
+                    .reason(format!("{reason}; moved to {}", q.path.display())),
+            )?;
+            Ok(Some(q.path))
+        }
+        Err(e) => {
+            log_event(
+                NewEvent::new(EventKind::Quarantine, "failed")
+                    .file(file)
+                    .reason(e.to_string()),
+            )?;
+            Err(Failure::new(e))
+        }
+    }
+}

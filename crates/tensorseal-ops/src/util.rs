@@ -1,0 +1,133 @@
+//! Small helpers: hex, time stamps, operator identity, atomic writes.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::OpsError;
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `bytes` as 64 lower-case hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&tensorseal::sha256(bytes))
+}
+
+/// RFC 3339 UTC time with whole seconds, e.g. `2025-12-11T14:32:00Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The current time as [`rfc3339`].
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// Seconds since the epoch of an RFC 3339 time, if it parses.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    humantime::parse_rfc3339(s)
+        .ok()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// `20251211_143200` from `2025-12-11T14:32:00Z`.
+pub(crate) fn compact_stamp(rfc: &str) -> String {
+    let digits: String = rfc.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() >= 14 {
+        format!("{}_{}", &digits[..8], &digits[8..14])
+    } else {
+        digits
+    }
+}
+
+/// Who performed an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// Login name (`$USER`, `$LOGNAME`, `$USERNAME`, else `unknown`).
+    pub user: String,
+    /// Host name (`$HOSTNAME`, `/proc/sys/kernel/hostname`, `/etc/hostname`, else `unknown`).
+    pub host: String,
+}
+
+impl Operator {
+    /// The operator of this process.
+    pub fn current() -> Operator {
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+            .unwrap_or_else(|| "unknown".into());
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                ["/proc/sys/kernel/hostname", "/etc/hostname"]
+                    .iter()
+                    .find_map(|p| std::fs::read_to_string(p).ok())
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Operator { user, host }
+    }
+
+    /// `user@host`.
+    pub fn actor(&self) -> String {
+        format!("{}@{}", self.user, self.host)
+    }
+}
+
+/// `tensorseal-ops 0.1.0`.
+pub fn tool_version() -> String {
+    format!("tensorseal-ops {}", env!("CARGO_PKG_VERSION"))
+}
+
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Fsyncs the directory `dir`.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), OpsError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| OpsError::io(dir, "fsync directory", e))
+}
+
+/// Writes `bytes` to `dest` atomically: a temporary file in the same
+/// directory, fsync, rename over `dest` (or refuse when it exists and
+/// `overwrite` is false), fsync of the directory.
+pub fn write_atomic(dest: &Path, bytes: &[u8], overwrite: bool) -> Result<(), OpsError> {
+    let dir = parent_dir(dest);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tensorseal-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| OpsError::io(&dir, "create temporary file", e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| OpsError::io(tmp.path(), "write temporary file", e))?;
+    let res = if overwrite {
+        tmp.persist(dest)
+    } else {
+        tmp.persist_noclobber(dest)
+    };
+    res.map_err(|e| OpsError::io(dest, "rename into place", e.error))?;
+    sync_dir(&dir)
+}
+
+/// The file name of `path` as a string (lossy), or the whole path.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
