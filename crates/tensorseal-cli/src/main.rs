@@ -29,13 +29,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert a model file (safetensors, PyTorch, NumPy, joblib) into a container.
+    /// Convert a model file (safetensors, PyTorch, NumPy, joblib, scikit-learn pickle) into a container.
     Convert(cmd::convert::Args),
     /// Inspect model files without running them: format, globals, findings, verdict.
     Inspect(cmd::inspect::Args),
     /// List a container's metadata and tensors.
     Ls(cmd::ls::Args),
-    /// Verify a container's structure and every digest.
+    /// Verify a container (structure, signatures, every digest) or any model file against its detached signature.
     Verify(cmd::verify::Args),
     /// Export a container's tensors to .safetensors.
     Export(cmd::export::Args),
@@ -43,7 +43,7 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Make a signer or recipient key pair.
     Keygen(cmd::keygen::Args),
-    /// Add a signature to a container (its data is not touched).
+    /// Sign a container (embedded; its data is not touched) or any other model file (detached FILE.sig.json).
     Sign(cmd::sign::Args),
     /// Give a recipient the keys of some tensors' slices only.
     Grant(cmd::grant::Args),

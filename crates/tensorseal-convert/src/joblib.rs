@@ -191,25 +191,6 @@ pub fn text_values(
     Some(build(&dims, &strides, 0, &element))
 }
 
-fn simple_kind(code: &str) -> Option<DType> {
-    Some(match code {
-        "b1" | "?" => DType::BOOL,
-        "u1" => DType::U8,
-        "i1" => DType::I8,
-        "u2" => DType::U16,
-        "i2" => DType::I16,
-        "u4" => DType::U32,
-        "i4" => DType::I32,
-        "u8" => DType::U64,
-        "i8" => DType::I64,
-        "f2" => DType::F16,
-        "f4" => DType::F32,
-        "f8" => DType::F64,
-        "c8" => DType::C64,
-        _ => return None,
-    })
-}
-
 /// `U<n>` / `S<n>` descriptors (`n` >= 1).
 fn text_kind(descr: &str, order: &str) -> Result<Option<NpDType>, String> {
     let (unicode, digits) = match descr.split_at_checked(1) {
@@ -289,7 +270,7 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
     if let Some(text) = text_kind(descr, order)? {
         return Ok(text);
     }
-    if let Some(d) = simple_kind(descr) {
+    if let Some(d) = crate::npy::simple_kind(descr) {
         if !matches!(graph.get(state[3]), Some(Value::None)) {
             return Err("simple dtype with field names".into());
         }

@@ -278,22 +278,7 @@ fn map_descr(descr: &str) -> Result<(DType, bool), NpyError> {
             descr: descr.to_owned(),
         });
     }
-    let dtype = match rest {
-        "b1" => DType::BOOL,
-        "u1" => DType::U8,
-        "i1" => DType::I8,
-        "u2" => DType::U16,
-        "i2" => DType::I16,
-        "u4" => DType::U32,
-        "i4" => DType::I32,
-        "u8" => DType::U64,
-        "i8" => DType::I64,
-        "f2" => DType::F16,
-        "f4" => DType::F32,
-        "f8" => DType::F64,
-        "c8" => DType::C64,
-        _ => return Err(unsupported()),
-    };
+    let dtype = simple_kind(rest).ok_or_else(unsupported)?;
     let big = match order {
         b'<' => false,
         b'>' => true,
@@ -556,4 +541,25 @@ pub fn read_npy_owned<'a>(
 /// Fuzz-target entry point for the header grammar.
 pub fn fuzz_npy_header(data: &[u8]) -> Result<NpyHeader, NpyError> {
     parse_npy_header(data)
+}
+
+/// The dtype of a NumPy type code without its byte-order character (`f4`,
+/// `i8`, `b1` or `?`, ...), for the whole-byte types a tensor can hold.
+pub(crate) fn simple_kind(code: &str) -> Option<DType> {
+    Some(match code {
+        "b1" | "?" => DType::BOOL,
+        "u1" => DType::U8,
+        "i1" => DType::I8,
+        "u2" => DType::U16,
+        "i2" => DType::I16,
+        "u4" => DType::U32,
+        "i4" => DType::I32,
+        "u8" => DType::U64,
+        "i8" => DType::I64,
+        "f2" => DType::F16,
+        "f4" => DType::F32,
+        "f8" => DType::F64,
+        "c8" => DType::C64,
+        _ => return None,
+    })
 }
