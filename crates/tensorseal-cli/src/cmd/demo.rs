@@ -7,16 +7,20 @@ use std::sync::Arc;
 
 use tensorseal::crypto::{write_public_key_file, write_secret_key_file};
 use tensorseal::{
-    import_safetensors, MetaValue, Model, ModelInfo, OpenOptions, Policy, RecipientSecretKey,
-    SigningKey, TrustStore, WriteOptions,
+    MetaValue, Model, ModelInfo, OpenOptions, Policy, RecipientSecretKey, SigningKey, TrustStore,
+    WriteOptions,
 };
+use tensorseal_convert::inspect::inspect_bytes;
+use tensorseal_convert::{convert_file, ConvertOptions, InspectOptions};
 
 use crate::meta::hex;
 use crate::{CmdResult, Failure};
 
-/// The MLP of `shared/fixtures/torch/mlp_state_dict.pt` (Linear(4,8), ReLU,
-/// Linear(8,2)), its storages repacked as safetensors, byte for byte.
-const MLP: &[u8] = include_bytes!("../../assets/mlp.safetensors");
+/// A real `torch.save` checkpoint: the state dict of an MLP (Linear(4,8), ReLU,
+/// Linear(8,2)), a zip with a pickle inside.
+const MLP: &[u8] = include_bytes!("../../../../tests/data/fixtures/torch/mlp_state_dict.pt");
+/// A hostile pickle that calls `os.system` when unpickled.
+const HOSTILE: &[u8] = include_bytes!("../../../../tests/data/fixtures/hostile/os_system_p4.pkl");
 /// The fixed input of the forward pass.
 const INPUT: [f32; 4] = [0.5, -1.0, 2.0, 0.25];
 
@@ -28,8 +32,15 @@ pub struct Args {
     keep: Option<std::path::PathBuf>,
 }
 
-fn step(n: u32, what: &str) {
-    println!("\n[{n}] {what}");
+/// Numbers and prints the demo's steps.
+#[derive(Default)]
+struct Steps(u32);
+
+impl Steps {
+    fn next(&mut self, what: &str) {
+        self.0 += 1;
+        println!("\n[{}] {what}", self.0);
+    }
 }
 
 /// Runs the demo.
@@ -37,11 +48,28 @@ pub fn run(a: Args) -> CmdResult {
     let tmp = tempfile::tempdir().map_err(|e| Failure::new(format!("temporary directory: {e}")))?;
     let dir = a.keep.as_deref().unwrap_or(tmp.path());
     std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
-    let src = dir.join("mlp.safetensors");
+    let mut steps = Steps::default();
+    let src = dir.join("mlp_state_dict.pt");
     let sealed = dir.join("mlp.tseal");
     std::fs::write(&src, MLP).map_err(|e| Failure::new(format!("{}: {e}", src.display())))?;
 
-    step(1, "Convert the bundled MLP (safetensors) into a container");
+    steps.next("Inspect a torch.save checkpoint and a hostile pickle, executing neither");
+    for (name, bytes) in [("mlp_state_dict.pt", MLP), ("os_system_p4.pkl", HOSTILE)] {
+        let r = inspect_bytes(bytes, &InspectOptions::default());
+        let globals: Vec<String> = r
+            .globals
+            .iter()
+            .map(|g| format!("{}.{} ({})", g.module, g.name, g.class))
+            .collect();
+        println!(
+            "    {name:<18} {} {}: {}",
+            r.format,
+            r.verdict.as_str(),
+            globals.join(", ")
+        );
+    }
+
+    steps.next("Convert the checkpoint into a container (the pickle is read, never run)");
     let info = ModelInfo {
         model_id: "demo/mlp".into(),
         version: 1,
@@ -52,7 +80,8 @@ pub fn run(a: Args) -> CmdResult {
         overwrite: true,
         ..WriteOptions::default()
     };
-    let m = import_safetensors(&src, &sealed, info, options)?;
+    let m = convert_file(&src, &sealed, info, options, &ConvertOptions::default())
+        .map_err(Failure::new)?;
     println!(
         "    wrote {} ({} tensors, {} slices)",
         sealed.display(),
@@ -60,10 +89,7 @@ pub fn run(a: Args) -> CmdResult {
         m.slices.len()
     );
 
-    step(
-        2,
-        "Open it: validate the structure, verify every slice digest, map zero-copy",
-    );
+    steps.next("Open it: validate the structure, verify every slice digest, map zero-copy");
     let model = Model::open(&sealed, &Policy::allow_unsigned())?;
     for t in model.tensors() {
         let t = t?;
@@ -78,10 +104,10 @@ pub fn run(a: Args) -> CmdResult {
         );
     }
 
-    step(3, "Run one forward pass with ndarray on the mapped weights");
+    steps.next("Run one forward pass with ndarray on the mapped weights");
     let y_plain = forward(&model, true)?;
 
-    step(4, "Flip one bit of a weight and verify again");
+    steps.next("Flip one bit of a weight and verify again");
     let mut bytes =
         std::fs::read(&sealed).map_err(|e| Failure::new(format!("{}: {e}", sealed.display())))?;
     let target = model.tensor("2.weight")?.offset() as usize + 5;
@@ -93,7 +119,7 @@ pub fn run(a: Args) -> CmdResult {
         Ok(_) => return Err(Failure::new("a tampered file opened: this is a bug")),
     }
 
-    step(5, "Open without --allow-unsigned");
+    steps.next("Open without --allow-unsigned");
     match Model::open(&sealed, &Policy::require_signature()) {
         Err(e) => println!("    refused, as it must be: {e}"),
         Ok(_) => {
@@ -103,10 +129,7 @@ pub fn run(a: Args) -> CmdResult {
         }
     }
 
-    step(
-        6,
-        "Generate a signer (ML-DSA-65 + Ed25519) and a recipient (X-Wing) key pair",
-    );
+    steps.next("Generate a signer (ML-DSA-65 + Ed25519) and a recipient (X-Wing) key pair");
     let signer = SigningKey::generate_os().map_err(Failure::new)?;
     let recipient = RecipientSecretKey::generate_os().map_err(Failure::new)?;
     for (name, secret, public) in [
@@ -132,10 +155,7 @@ pub fn run(a: Args) -> CmdResult {
     store.add(signer.verifying_key().clone());
     let trusted = Policy::require_signature().trust(store);
 
-    step(
-        7,
-        "Seal the MLP: per-slice encryption to the recipient, signed by the signer",
-    );
+    steps.next("Seal the MLP: per-slice encryption to the recipient, signed by the signer");
     let sealed2 = dir.join("mlp-sealed.tseal");
     let info = ModelInfo {
         model_id: "demo/mlp".into(),
@@ -148,17 +168,15 @@ pub fn run(a: Args) -> CmdResult {
         recipients: vec![recipient.public_key().clone()],
         ..WriteOptions::default()
     };
-    let m = import_safetensors(&src, &sealed2, info, options)?;
+    let m = convert_file(&src, &sealed2, info, options, &ConvertOptions::default())
+        .map_err(Failure::new)?;
     println!(
         "    wrote {} ({} encrypted slices, ciphertext at the plaintext offsets)",
         sealed2.display(),
         m.slices.len()
     );
 
-    step(
-        8,
-        "Verify it with the trusted signer's public key only (no decryption key)",
-    );
+    steps.next("Verify it with the trusted signer's public key only (no decryption key)");
     let keyless = Model::open(&sealed2, &trusted)?;
     println!(
         "    OK: signature by a trusted signer, {} slice digests over ciphertext and tags verified",
@@ -173,8 +191,7 @@ pub fn run(a: Args) -> CmdResult {
         }
     }
 
-    step(
-        9,
+    steps.next(
         "Open it with the recipient's identity and run the forward pass on decrypted weights",
     );
     let opened = Model::open_with(
@@ -190,10 +207,7 @@ pub fn run(a: Args) -> CmdResult {
     }
     println!("    same output as the plaintext model");
 
-    step(
-        10,
-        "Refusals: a wrong key, an untrusted signer, a flipped byte",
-    );
+    steps.next("Refusals: a wrong key, an untrusted signer, a flipped byte");
     let stranger = RecipientSecretKey::generate_os().map_err(Failure::new)?;
     refused(
         "wrong key",
