@@ -835,12 +835,7 @@ pub fn import_joblib<'a>(
 /// Fuzz-target entry point: joblib framing on an uncompressed stream, with
 /// small limits. Returns the number of inline arrays.
 pub fn fuzz_joblib(stream: &[u8]) -> Result<usize, ConvertError> {
-    let opts = ConvertOptions {
-        max_decompressed_bytes: 1 << 24,
-        max_tensor_bytes: 1 << 24,
-        max_zip_member_bytes: 1 << 24,
-        max_graph_visits: 100_000,
-    };
+    let opts = ConvertOptions::fuzzing();
     let mut n = 0usize;
     import_stream(stream, &opts, &mut |_| {
         n += 1;

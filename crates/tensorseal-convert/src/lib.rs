@@ -88,6 +88,18 @@ pub struct ConvertOptions {
     pub max_graph_visits: u64,
 }
 
+impl ConvertOptions {
+    /// Small limits for fuzz targets: every input finishes fast and small.
+    pub fn fuzzing() -> Self {
+        ConvertOptions {
+            max_decompressed_bytes: 1 << 24,
+            max_tensor_bytes: 1 << 24,
+            max_zip_member_bytes: 1 << 24,
+            max_graph_visits: 100_000,
+        }
+    }
+}
+
 impl Default for ConvertOptions {
     fn default() -> Self {
         ConvertOptions {
@@ -223,12 +235,7 @@ pub fn import_npz<'a>(
 /// Fuzz-target entry point: detect and import with small limits, never
 /// panicking. Returns the number of tensors.
 pub fn fuzz_import(data: &[u8]) -> Result<usize, ConvertError> {
-    let opts = ConvertOptions {
-        max_decompressed_bytes: 1 << 24,
-        max_tensor_bytes: 1 << 24,
-        max_zip_member_bytes: 1 << 24,
-        max_graph_visits: 100_000,
-    };
+    let opts = ConvertOptions::fuzzing();
     let mut n = 0usize;
     import_with(data, &opts, &mut |_| {
         n += 1;
