@@ -21,6 +21,8 @@ echo "== tensorseal convert"
 "$PY" "$HERE/memtime.py" --runs "$RUNS" -- "$TS" convert "$CK" -o "$DEST/ckpt.tseal" --force
 echo "== python: torch.load + safetensors.torch.save_file"
 "$PY" "$HERE/memtime.py" --runs "$RUNS" -- "$PY" "$HERE/python_convert.py" "$CK" "$DEST/ckpt.safetensors"
+echo "== python: torch.load + save_file + fsync of the output (durable, like tensorseal)"
+"$PY" "$HERE/memtime.py" --runs "$RUNS" -- "$PY" "$HERE/python_convert.py" "$CK" "$DEST/ckpt-fsync.safetensors" --fsync
 echo "== python: torch.load(mmap=True) + save_file"
 "$PY" "$HERE/memtime.py" --runs "$RUNS" -- "$PY" "$HERE/python_convert.py" "$CK" "$DEST/ckpt-mmap.safetensors" --mmap
 echo "== python: import torch + safetensors only (interpreter floor)"
@@ -30,4 +32,4 @@ echo "== /usr/bin/time -v, one run each"
 /usr/bin/time -v "$PY" "$HERE/python_convert.py" "$CK" "$DEST/ckpt.safetensors" 2>&1 | grep -E "Elapsed|Maximum resident|load\+save"
 echo "== same tensors?"
 "$PY" "$HERE/check_same.py" "$DEST/ckpt.tseal" "$DEST/ckpt.safetensors" --tensorseal "$TS"
-rm -f "$DEST/ckpt.tseal" "$DEST/ckpt.safetensors" "$DEST/ckpt-mmap.safetensors"
+rm -f "$DEST/ckpt.tseal" "$DEST/ckpt.safetensors" "$DEST/ckpt-mmap.safetensors" "$DEST/ckpt-fsync.safetensors"

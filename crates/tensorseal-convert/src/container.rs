@@ -1,8 +1,11 @@
 //! Converting any supported model file into a tensorseal container.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tensorseal::{
     import_safetensors, FileBytes, Manifest, MetaValue as Meta, ModelInfo, Source, WriteOptions,
     Writer,
@@ -38,11 +41,11 @@ pub enum ConvertFileError {
 pub fn convert_file(
     src: &Path,
     dest: &Path,
-    mut info: ModelInfo,
+    info: ModelInfo,
     write: WriteOptions,
     opts: &ConvertOptions,
 ) -> Result<Manifest, ConvertFileError> {
-    let bytes = FileBytes::map(src)?;
+    let bytes = Arc::new(FileBytes::map(src)?);
     let format = detect(&bytes);
     if format == Format::Safetensors {
         drop(bytes);
@@ -58,36 +61,98 @@ pub fn convert_file(
             reason: "already a tensorseal container",
         }));
     }
-    info.source = Some(Source {
-        format: format.as_str().into(),
-        file_name: src
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        sha256: tensorseal::sha256(&bytes),
-    });
+    let file_name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Consumed input pages leave the resident set as the reader moves on, so
+    // memory stays bounded by the largest tensor rather than the file.
+    let mut opts = opts.clone();
+    let map = Arc::clone(&bytes);
+    opts.release = Some(Arc::new(move |part: &[u8]| map.release(part)));
     let mut writer = Writer::create(dest, info, write)?;
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // The source digest is independent of the conversion: hash the file on a
+        // second core.
+        let source_digest = scope.spawn(|| hash_source(&bytes, &stop));
+        let imported = import_into(&bytes, format, &opts, &mut writer);
+        let (_, metadata) = imported.map_err(|e| {
+            // A refusal should not wait for the rest of the file to be hashed.
+            stop.store(true, Ordering::Relaxed);
+            match e {
+                Failure::Input(e) => input_err(e),
+                Failure::Write(e) => e.into(),
+            }
+        })?;
+        let sha256 = source_digest.join().ok().flatten().ok_or_else(|| {
+            tensorseal::Error::io(src, "hash", std::io::Error::other("hashing thread failed"))
+        })?;
+        writer.set_source(Source {
+            format: format.as_str().into(),
+            file_name,
+            sha256,
+        });
+        writer.set_metadata(merge_metadata(writer.metadata(), metadata));
+        Ok(writer.finish()?)
+    })
+}
+
+enum Failure {
+    Input(ConvertError),
+    Write(tensorseal::Error),
+}
+
+/// Streams every tensor of `bytes` into `writer`, releasing each tensor's input
+/// pages once written.
+fn import_into(
+    bytes: &FileBytes,
+    format: Format,
+    opts: &ConvertOptions,
+    writer: &mut Writer,
+) -> Result<(Format, Vec<(String, MetaValue)>), Failure> {
     let mut write_err = None;
-    let result = import_with(&bytes, opts, &mut |t| {
-        writer
-            .add(&t.name, t.dtype, &t.shape, &t.data)
-            .map_err(|e| {
+    let result = import_with(bytes, opts, &mut |t| {
+        match writer.add(&t.name, t.dtype, &t.shape, &t.data) {
+            Ok(()) => {
+                opts.released(&t.data);
+                Ok(())
+            }
+            Err(e) => {
                 // Stop the reader; the writer's own error is what is reported.
                 write_err = Some(e);
-                ConvertError::Unsupported {
+                Err(ConvertError::Unsupported {
                     format,
                     reason: "the container could not be written",
-                }
-            })
+                })
+            }
+        }
     });
-    let (_, metadata) = match (result, write_err) {
-        (_, Some(e)) => return Err(e.into()),
-        (Err(e), None) => return Err(input_err(e)),
-        (Ok(v), None) => v,
-    };
-    writer.set_metadata(merge_metadata(writer.metadata(), metadata));
-    Ok(writer.finish()?)
+    match (result, write_err) {
+        (_, Some(e)) => Err(Failure::Write(e)),
+        (Err(e), None) => Err(Failure::Input(e)),
+        (Ok(v), None) => Ok(v),
+    }
 }
+
+/// SHA-256 of the mapped input, releasing each stretch once hashed. Reading the
+/// map costs page-table updates where `read(2)` would copy every byte, and it
+/// hashes exactly the bytes that are converted. Stops early (with no digest)
+/// when the conversion has failed.
+fn hash_source(bytes: &FileBytes, stop: &AtomicBool) -> Option<[u8; 32]> {
+    let mut h = Sha256::new();
+    for part in bytes.chunks(HASH_STEP) {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        h.update(part);
+        bytes.release(part);
+    }
+    Some(h.finalize().into())
+}
+
+/// Input hashed between two checks of the stop flag and two releases.
+const HASH_STEP: usize = 8 << 20;
 
 /// The caller's entries win over the file's; keys end sorted and unique.
 fn merge_metadata(

@@ -73,9 +73,16 @@ pub use inspect::{fuzz_inspect, inspect_path, FileReport, InspectOptions};
 pub use model::{DType, Imported, ImportedTensor, MetaValue};
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Told which parts of the input a reader has finished reading for now (a
+/// sub-slice of the input), so a caller that maps the input can drop those
+/// pages from its resident set (`tensorseal::FileBytes::release`). Advisory
+/// only: the bytes must stay readable, and readers may read them again.
+pub type Release = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 /// Limits and switches for an import.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConvertOptions {
     /// Maximum bytes produced by decompressing a whole joblib stream.
     pub max_decompressed_bytes: u64,
@@ -86,6 +93,30 @@ pub struct ConvertOptions {
     /// Maximum number of nodes visited while naming tensors in an object
     /// graph (bounds fan-out through shared references).
     pub max_graph_visits: u64,
+    /// Called on input ranges the reader has consumed (today: each stretch of a
+    /// zip member whose CRC-32 was checked). `None` by default.
+    pub release: Option<Release>,
+}
+
+impl std::fmt::Debug for ConvertOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConvertOptions")
+            .field("max_decompressed_bytes", &self.max_decompressed_bytes)
+            .field("max_tensor_bytes", &self.max_tensor_bytes)
+            .field("max_zip_member_bytes", &self.max_zip_member_bytes)
+            .field("max_graph_visits", &self.max_graph_visits)
+            .field("release", &self.release.is_some())
+            .finish()
+    }
+}
+
+impl ConvertOptions {
+    /// Tells the release hook, if any, that `part` of the input was consumed.
+    pub(crate) fn released(&self, part: &[u8]) {
+        if let Some(r) = &self.release {
+            r(part);
+        }
+    }
 }
 
 impl ConvertOptions {
@@ -96,6 +127,7 @@ impl ConvertOptions {
             max_tensor_bytes: 1 << 24,
             max_zip_member_bytes: 1 << 24,
             max_graph_visits: 100_000,
+            release: None,
         }
     }
 }
@@ -107,6 +139,7 @@ impl Default for ConvertOptions {
             max_tensor_bytes: 16 << 30,
             max_zip_member_bytes: 16 << 30,
             max_graph_visits: 10_000_000,
+            release: None,
         }
     }
 }
@@ -210,7 +243,9 @@ pub fn import_npz<'a>(
     opts: &ConvertOptions,
     visit: &mut dyn FnMut(ImportedTensor<'a>) -> Result<(), ConvertError>,
 ) -> Result<(), ConvertError> {
-    let z = zip::ZipArchive::parse_with_limit(data, opts.max_zip_member_bytes)?;
+    let z = zip::ZipArchive::parse_releasing(data, opts.max_zip_member_bytes, &|part| {
+        opts.released(part)
+    })?;
     for e in z.entries() {
         let name = e
             .name

@@ -433,6 +433,10 @@ struct CdRecord {
     header_offset: u64,
 }
 
+/// How much stored member data [`ZipArchive::parse_releasing`] checks between
+/// two calls of its release hook.
+pub const RELEASE_STEP: usize = 8 << 20;
+
 impl<'a> ZipArchive<'a> {
     /// Parse and fully validate an archive (see the module docs for the
     /// rules). Stored members have their CRC-32 checked here.
@@ -443,19 +447,32 @@ impl<'a> ZipArchive<'a> {
     /// Like [`ZipArchive::parse`] with an explicit limit on any member's
     /// uncompressed size.
     pub fn parse_with_limit(data: &'a [u8], max_member_size: u64) -> Result<Self, ZipError> {
-        Self::parse_inner(data, max_member_size, true)
+        Self::parse_inner(data, max_member_size, true, &|_| {})
+    }
+
+    /// Like [`ZipArchive::parse_with_limit`], telling `release` about each
+    /// stretch of stored member data (at most [`RELEASE_STEP`] bytes) once its
+    /// CRC-32 has been computed, so that a caller who maps the archive can drop
+    /// those pages from its resident set while the next ones are checked.
+    pub fn parse_releasing(
+        data: &'a [u8],
+        max_member_size: u64,
+        release: &dyn Fn(&[u8]),
+    ) -> Result<Self, ZipError> {
+        Self::parse_inner(data, max_member_size, true, release)
     }
 
     /// Structure-only validation (every rule except the CRC-32 of stored
     /// members), for cheap format detection.
     pub(crate) fn parse_structure(data: &'a [u8]) -> Result<Self, ZipError> {
-        Self::parse_inner(data, DEFAULT_MAX_MEMBER_SIZE, false)
+        Self::parse_inner(data, DEFAULT_MAX_MEMBER_SIZE, false, &|_| {})
     }
 
     fn parse_inner(
         data: &'a [u8],
         max_member_size: u64,
         verify_crc: bool,
+        release: &dyn Fn(&[u8]),
     ) -> Result<Self, ZipError> {
         let len = data.len() as u64;
         let eocd_at = len.checked_sub(22).ok_or(ZipError::Truncated {
@@ -817,7 +834,12 @@ impl<'a> ZipArchive<'a> {
                     "member data",
                     data_offset,
                 )?;
-                let actual = crc32fast::hash(bytes);
+                let mut crc = crc32fast::Hasher::new();
+                for part in bytes.chunks(RELEASE_STEP) {
+                    crc.update(part);
+                    release(part);
+                }
+                let actual = crc.finalize();
                 if actual != entry.crc32 {
                     return Err(ZipError::Crc {
                         name: entry.name,

@@ -19,6 +19,7 @@ fn small_opts() -> ConvertOptions {
         max_tensor_bytes: 1 << 20,
         max_zip_member_bytes: 1 << 20,
         max_graph_visits: 10_000,
+        release: None,
     }
 }
 

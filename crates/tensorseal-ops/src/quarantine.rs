@@ -22,7 +22,7 @@
 //! named in [`Quarantined::sidecar_error`].
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -208,20 +208,8 @@ fn exists(p: &Path) -> bool {
 
 /// SHA-256 (hex) and size of a file, streamed.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    use sha2::{Digest, Sha256};
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((crate::util::hex(&h.finalize()), n))
+    let (digest, len) = tensorseal::sha256_read(File::open(path)?)?;
+    Ok((crate::util::hex(&digest), len))
 }
 
 fn write_report(path: &Path, report: &IncidentReport) -> Result<(), OpsError> {

@@ -100,7 +100,46 @@ impl FileBytes {
     pub fn read(path: &Path) -> Result<FileBytes> {
         Backing::read(path).map(FileBytes)
     }
+
+    /// Says that `part` (a sub-slice of these bytes) will not be read again
+    /// soon, so a mapped file can drop those pages from the process's
+    /// resident set. Purely advisory: the bytes stay readable and unchanged
+    /// (a later read faults them back in from the page cache). Whole pages
+    /// inside `part` only; a slice that is not part of these bytes, and owned
+    /// memory, are left alone.
+    ///
+    /// Converters call it on input they have consumed, so that converting a
+    /// 1 GiB checkpoint does not count 1 GiB of mapped input in its RSS.
+    #[allow(unsafe_code)]
+    pub fn release(&self, part: &[u8]) {
+        let Backing::Map(map) = &self.0 else {
+            return;
+        };
+        let base = map.as_ptr() as usize;
+        let start = part.as_ptr() as usize;
+        let Some(off) = start.checked_sub(base) else {
+            return;
+        };
+        if off.saturating_add(part.len()) > map.len() {
+            return;
+        }
+        const PAGE: usize = 4096;
+        let first = off.div_ceil(PAGE) * PAGE;
+        let last = (off + part.len()) / PAGE * PAGE;
+        if last > first {
+            // SAFETY: the mapping is a read-only private map of a file that this
+            // process never writes through, so no page holds data that exists
+            // nowhere else: MADV_DONTNEED only unmaps pages, and the next read
+            // maps them again from the page cache. The range lies inside the map
+            // (checked above). An error (e.g. a platform without the advice)
+            // only means the pages stay resident.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+            };
+        }
+    }
 }
+
 
 impl std::ops::Deref for FileBytes {
     type Target = [u8];

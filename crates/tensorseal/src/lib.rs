@@ -66,12 +66,13 @@ pub mod seal;
 pub mod state;
 mod tail;
 mod trust;
+mod writeback;
 mod writer;
 
 pub use backing::FileBytes;
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{Policy, Verification};
-pub use reader::{sha256, Element, Model, OpenOptions, TensorView};
+pub use reader::{sha256, sha256_read, Element, Model, OpenOptions, TensorView};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
 pub use seal::{parse_recipient_block, verify_signature_block, Signer, VectorRng};
 pub use state::RollbackState;

@@ -564,6 +564,25 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// SHA-256 and length of everything `reader` yields, read through a 1 MiB
+/// buffer (a file hashed this way never enters the process's resident set).
+pub fn sha256_read(mut reader: impl std::io::Read) -> std::io::Result<([u8; 32], u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((h.finalize().into(), total))
+}
+
 /// Element types with a fixed dtype, for typed views.
 pub trait Element: bytemuck::Pod {
     /// The dtype whose bytes this type reads.

@@ -12,13 +12,26 @@ use sha2::{Digest, Sha256};
 use tensorseal_crypto::{self as crypto, FileKey, RecipientPublicKey, SigningKey};
 use tensorseal_format::{
     align_up, Dtype, EncryptionHeader, Footer, Limits, Manifest, MetaValue, ModelInfo, Preamble,
-    Producer, RecipientBlock, SignatureBlock, Slice, SliceEncryption, TensorInfo,
+    Producer, RecipientBlock, SignatureBlock, Slice, SliceEncryption, Source, TensorInfo,
     AEAD_CHACHA20POLY1305_STREAM64K, DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
 };
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::seal;
+use crate::{seal, writeback};
+
+/// Bytes hashed and written per step by [`Writer::add`]: large enough to amortise
+/// a thread hand-off, small enough to stay in cache between hashing and copying.
+const HASH_STEP: usize = 1 << 20;
+
+/// Writeback of the temporary file is started every this many bytes.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+/// Where a tensor's bytes come from.
+enum Body<'a, R> {
+    Bytes(&'a [u8]),
+    Reader(R),
+}
 
 /// How tensors are grouped into slices (the unit of verification, encryption and grants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,6 +121,8 @@ pub struct Writer {
     current: Option<OpenSlice>,
     limits: Limits,
     poisoned: bool,
+    /// File offset from which writeback has not been started yet.
+    writeback_from: u64,
     seal: Option<SealState>,
     rng: seal::WriterRng,
 }
@@ -182,12 +197,13 @@ impl Writer {
             current: None,
             limits: Limits::V1,
             poisoned: false,
+            writeback_from: 0,
         })
     }
 
     /// Appends a tensor from memory.
     pub fn add(&mut self, name: &str, dtype: Dtype, shape: &[u64], data: &[u8]) -> Result<()> {
-        self.add_from_reader(name, dtype, shape, data)
+        self.append(name, dtype, shape, Body::<&[u8]>::Bytes(data))
     }
 
     /// Appends a tensor whose bytes (little-endian, C order) come from `reader`, which
@@ -200,24 +216,34 @@ impl Writer {
         shape: &[u64],
         reader: impl Read,
     ) -> Result<()> {
+        self.append(name, dtype, shape, Body::Reader(reader))
+    }
+
+    fn append<R: Read>(
+        &mut self,
+        name: &str,
+        dtype: Dtype,
+        shape: &[u64],
+        body: Body<'_, R>,
+    ) -> Result<()> {
         if self.poisoned {
             return Err(invalid(
                 "an earlier write failed; this writer can only be dropped",
             ));
         }
         let length = self.check_entry(name, dtype, shape)?;
-        let r = self.stream(name, dtype, shape, length, reader);
+        let r = self.stream(name, dtype, shape, length, body);
         self.poisoned = r.is_err();
         r
     }
 
-    fn stream(
+    fn stream<R: Read>(
         &mut self,
         name: &str,
         dtype: Dtype,
         shape: &[u64],
         length: u64,
-        mut reader: impl Read,
+        body: Body<'_, R>,
     ) -> Result<()> {
         let split = match (self.options.slicing, &self.current) {
             (_, None) => false,
@@ -250,30 +276,55 @@ impl Writer {
             }),
         };
         let mut hasher = std::mem::take(&mut slice.hasher);
-        let mut buf = vec![0u8; 1 << 16];
-        let mut copied = 0u64;
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| {
-                Error::new(ErrorKind::Io {
-                    op: "read tensor data",
-                    source: e,
-                })
-            })?;
-            if n == 0 {
-                break;
+        // Encrypted slices are hashed as ciphertext when they close.
+        let hash = self.seal.is_none();
+        let too_long = || {
+            invalid(format!(
+                "tensor {name:?}: data is longer than the {length} bytes its dtype and shape imply"
+            ))
+        };
+        let copied = match body {
+            Body::Bytes(data) => {
+                if data.len() as u64 > length {
+                    return Err(too_long());
+                }
+                for part in data.chunks(HASH_STEP) {
+                    if hash {
+                        // Hashing costs about three times the copy into the page
+                        // cache; overlap the two on the thread pool.
+                        let (_, written) = rayon::join(|| hasher.update(part), || self.write(part));
+                        written?;
+                    } else {
+                        self.write(part)?;
+                    }
+                }
+                data.len() as u64
             }
-            copied += n as u64;
-            if copied > length {
-                return Err(invalid(format!(
-                    "tensor {name:?}: data is longer than the {length} bytes its dtype and shape imply"
-                )));
+            Body::Reader(mut reader) => {
+                let mut buf = vec![0u8; 1 << 16];
+                let mut copied = 0u64;
+                loop {
+                    let n = reader.read(&mut buf).map_err(|e| {
+                        Error::new(ErrorKind::Io {
+                            op: "read tensor data",
+                            source: e,
+                        })
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    copied += n as u64;
+                    if copied > length {
+                        return Err(too_long());
+                    }
+                    if hash {
+                        hasher.update(&buf[..n]);
+                    }
+                    self.write(&buf[..n])?;
+                }
+                copied
             }
-            if self.seal.is_none() {
-                // Encrypted slices are hashed as ciphertext when they close.
-                hasher.update(&buf[..n]);
-            }
-            self.write(&buf[..n])?;
-        }
+        };
         if copied != length {
             return Err(invalid(format!(
                 "tensor {name:?}: {copied} bytes of data, dtype and shape imply {length}"
@@ -339,6 +390,13 @@ impl Writer {
         self.info.metadata = metadata;
     }
 
+    /// Sets the manifest's record of the file this container was converted from.
+    /// Converters that hash their input while writing call it before
+    /// [`Writer::finish`]; it replaces `ModelInfo::source` given to [`Writer::create`].
+    pub fn set_source(&mut self, source: Source) {
+        self.info.source = Some(source);
+    }
+
     /// Ends the current slice; the next tensor starts a new one.
     pub fn break_slice(&mut self) -> Result<()> {
         let r = self.close_slice();
@@ -401,6 +459,9 @@ impl Writer {
             first_tensor: first,
             tensor_count: self.tensors.len() as u32 - first,
         });
+        if self.seal.is_some() && self.pos - self.writeback_from >= WRITEBACK_STEP {
+            self.start_writeback()?;
+        }
         Ok(())
     }
 
@@ -418,6 +479,22 @@ impl Writer {
                 .map_err(|e| Error::io(self.tmp.path(), "write", e))?,
         }
         self.pos += bytes.len() as u64;
+        if self.pos - self.writeback_from >= WRITEBACK_STEP {
+            self.start_writeback()?;
+        }
+        Ok(())
+    }
+
+    /// Asks the kernel to start writing what we wrote so far to disk, so that
+    /// the fsync of [`Writer::finish`] finds little left to do and the disk
+    /// works while we hash and copy. Advisory: where it is unavailable the
+    /// fsync does all the work, as before.
+    fn start_writeback(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .map_err(|e| Error::io(self.tmp.path(), "write", e))?;
+        writeback::start(self.out.get_ref(), self.writeback_from);
+        self.writeback_from = self.pos;
         Ok(())
     }
 
