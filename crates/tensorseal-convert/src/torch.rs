@@ -464,9 +464,8 @@ pub fn import_zip<'a>(
     opts: &ConvertOptions,
     visit: &mut dyn FnMut(ImportedTensor<'a>) -> Result<(), ConvertError>,
 ) -> Result<Vec<(String, MetaValue)>, ConvertError> {
-    let z = ZipArchive::parse_releasing(data, opts.max_zip_member_bytes, &|part| {
-        opts.released(part)
-    })?;
+    let z =
+        ZipArchive::parse_releasing(data, opts.max_zip_member_bytes, &|part| opts.released(part))?;
     let first = z.entries().first().ok_or(ConvertError::Unsupported {
         format: Format::TorchZip,
         reason: "empty archive",

@@ -132,7 +132,11 @@ fn parse_releasing_covers_every_stored_byte() {
         }
     }
     assert_eq!(seen, want);
-    assert_eq!(seen.len(), 4, "one step for the small member, three for the big one");
+    assert_eq!(
+        seen.len(),
+        4,
+        "one step for the small member, three for the big one"
+    );
 
     // Tampering at the very end of the big member is still caught.
     let mut bad = z.clone();

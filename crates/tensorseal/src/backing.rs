@@ -140,7 +140,6 @@ impl FileBytes {
     }
 }
 
-
 impl std::ops::Deref for FileBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

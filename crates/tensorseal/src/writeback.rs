@@ -14,9 +14,8 @@ pub(crate) fn start(file: &File, offset: u64) {
     };
     // SAFETY: plain syscall on a descriptor we own for the duration of the call;
     // no memory is passed. Length 0 means "to the end of the file".
-    let _ = unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, 0, libc::SYNC_FILE_RANGE_WRITE)
-    };
+    let _ =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), offset, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// Elsewhere the final fsync does all the work.

@@ -9,7 +9,10 @@ fn released_pages_read_back_unchanged() {
     let path = dir.path().join("input.bin");
     let data: Vec<u8> = (0..(5 << 20) + 77).map(|i| (i * 7 % 253) as u8).collect();
     std::fs::write(&path, &data).unwrap();
-    for bytes in [FileBytes::map(&path).unwrap(), FileBytes::read(&path).unwrap()] {
+    for bytes in [
+        FileBytes::map(&path).unwrap(),
+        FileBytes::read(&path).unwrap(),
+    ] {
         assert_eq!(&bytes[..], &data[..]);
         // Unaligned edges, the whole file, an empty part, a part of another buffer.
         bytes.release(&bytes[1..(3 << 20) + 5]);
