@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use tensorseal_pickle::{
     DangerReason, FindingKind, GlobalClass, Hooks, Limits, NoHooks, Options, Profile, Report,
@@ -38,7 +39,7 @@ use crate::compress::{decompress, Compression, DecompressError};
 use crate::detect::{detect, Format};
 use crate::joblib::JoblibHooks;
 use crate::zip::{ZipArchive, ZipEntry, ZipError};
-use crate::ConvertOptions;
+use crate::{ConvertOptions, Release};
 
 /// The outcome of inspecting one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,7 +228,12 @@ impl Default for InspectOptions {
 
 /// Inspect a file held in memory.
 pub fn inspect_bytes(data: &[u8], opts: &InspectOptions) -> FileReport {
+    inspect_releasing(data, opts, None)
+}
+
+fn inspect_releasing(data: &[u8], opts: &InspectOptions, release: Option<Release>) -> FileReport {
     let mut ctx = Ctx::new(opts);
+    ctx.release = release;
     let format = inspect_data(&mut ctx, data, &Scope::top());
     ctx.into_report(format)
 }
@@ -245,9 +251,14 @@ pub fn inspect_path(path: &Path, opts: &InspectOptions) -> Result<FileReport, st
     if meta.len() == 0 {
         return Ok(inspect_bytes(&[], opts));
     }
-    let bytes =
-        tensorseal::FileBytes::map(path).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(inspect_bytes(&bytes, opts))
+    let bytes = Arc::new(
+        tensorseal::FileBytes::map(path).map_err(|e| std::io::Error::other(e.to_string()))?,
+    );
+    // Pages whose CRC-32 has been checked leave the resident set, so
+    // inspecting a large checkpoint does not hold all of it.
+    let map = Arc::clone(&bytes);
+    let release: Release = Arc::new(move |part: &[u8]| map.release(part));
+    Ok(inspect_releasing(&bytes, opts, Some(release)))
 }
 
 /// Fuzz-target entry point: inspect arbitrary bytes with small limits.
@@ -312,6 +323,8 @@ struct Ctx<'o> {
     error: Option<String>,
     /// Bytes that may still be inflated / decompressed.
     budget: u64,
+    /// Told about top-level input the zip reader has CRC-checked.
+    release: Option<Release>,
 }
 
 impl<'o> Ctx<'o> {
@@ -323,12 +336,25 @@ impl<'o> Ctx<'o> {
             verdict: Verdict::Safe,
             error: None,
             budget: opts.max_total_bytes,
+            release: None,
         }
+    }
+
+    /// Parses a zip with the file's release hook: pointers outside the mapped
+    /// file (inflated members) are ignored by it.
+    fn parse_zip<'d>(&self, data: &'d [u8]) -> Result<ZipArchive<'d>, ZipError> {
+        let release = |part: &[u8]| {
+            if let Some(r) = &self.release {
+                r(part)
+            }
+        };
+        ZipArchive::parse_releasing(data, self.opts.max_member_bytes, &release)
     }
 
     fn child(&self) -> Ctx<'o> {
         Ctx {
             budget: self.budget,
+            release: self.release.clone(),
             ..Ctx::new(self.opts)
         }
     }
@@ -740,7 +766,7 @@ const TORCH_PLAIN_RECORDS: &[&str] = &[
 ];
 
 fn torch_zip(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope, script: bool) {
-    let z = match ZipArchive::parse_with_limit(data, ctx.opts.max_member_bytes) {
+    let z = match ctx.parse_zip(data) {
         Ok(z) => z,
         Err(e) => {
             zip_refused(ctx, data, scope, &e, Some(Profile::Torch));
@@ -843,7 +869,10 @@ fn torch_zip(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope, script: bool) {
         );
         return;
     }
-    let copts = convert_options(ctx.opts);
+    let copts = ConvertOptions {
+        release: ctx.release.clone(),
+        ..convert_options(ctx.opts)
+    };
     if let Err(e) = crate::torch::import_zip(data, &copts, &mut |_| Ok(())) {
         ctx.fail(
             scope,
@@ -916,7 +945,10 @@ fn torch_legacy(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
         );
         return;
     }
-    let copts = convert_options(ctx.opts);
+    let copts = ConvertOptions {
+        release: ctx.release.clone(),
+        ..convert_options(ctx.opts)
+    };
     if let Err(e) = crate::torch::import_legacy(data, &copts, &mut |_| Ok(())) {
         ctx.fail(
             scope,
@@ -960,7 +992,7 @@ fn read_member<'a>(
 }
 
 fn archive(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
-    let z = match ZipArchive::parse_with_limit(data, ctx.opts.max_member_bytes) {
+    let z = match ctx.parse_zip(data) {
         Ok(z) => z,
         Err(e) => {
             zip_refused(ctx, data, scope, &e, scope.hint);
