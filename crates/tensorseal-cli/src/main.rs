@@ -4,6 +4,7 @@
 mod cmd;
 mod meta;
 mod ops;
+mod passphrase;
 mod report;
 
 use std::path::PathBuf;

@@ -114,6 +114,33 @@ pub enum Error {
     #[error("key text is {0} bytes; a key file is never larger than {max}", max = crate::keyfile::MAX_KEY_TEXT)]
     KeyTextTooLarge(usize),
 
+    /// The key file is passphrase-protected: unlock it with
+    /// [`crate::passphrase::unprotect_secret_key`] before parsing it.
+    #[error("passphrase-protected secret key (unlock it with its passphrase first)")]
+    KeyProtected,
+    /// A passphrase-protected key did not decrypt: the passphrase is wrong, or
+    /// the file was damaged.
+    #[error("wrong passphrase or corrupted key file")]
+    WrongPassphrase,
+    /// Refused scrypt parameters (out of bounds, checked before any work is done).
+    #[error("refusing scrypt parameters log_n={log_n} r={r} p={p}: {reason}")]
+    KdfParams {
+        /// log2 of the scrypt cost N.
+        log_n: u8,
+        /// scrypt block size r.
+        r: u32,
+        /// scrypt parallelism p.
+        p: u32,
+        /// Which bound was exceeded.
+        reason: &'static str,
+    },
+    /// A passphrase-protected key file is malformed (before decryption).
+    #[error("malformed passphrase-protected key file: {0}")]
+    ProtectedKeyFormat(&'static str),
+    /// An empty passphrase was given to protect a key.
+    #[error("empty passphrase")]
+    EmptyPassphrase,
+
     /// Refused to overwrite an existing key file.
     #[error("refusing to overwrite existing file {0}")]
     FileExists(PathBuf),

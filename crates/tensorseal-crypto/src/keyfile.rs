@@ -24,6 +24,12 @@
 //!   encoding and `checksum = SHA-256("tensorseal/v1/keyfile-checksum" || 0x00
 //!   || armor label || 0x00 || version || algorithm || key)[..4]`. Comment
 //!   lines start with `#`; a `# fingerprint:` comment must match the key.
+//! * Either kind of secret key may be passphrase-protected: wrapped in a
+//!   `TENSORSEAL ENCRYPTED SECRET KEY` armor block (scrypt +
+//!   ChaCha20-Poly1305, see [`crate::passphrase`]). The parsers here never
+//!   decrypt: for that block [`parse_key`], [`detect_kind`] and the typed
+//!   `parse_*` helpers return [`Error::KeyProtected`]; unlock the text with
+//!   [`crate::passphrase::unprotect_secret_key`] and parse the result.
 
 use core::fmt;
 use std::io::Write as _;
@@ -275,6 +281,7 @@ fn locate_armor<'a>(lines: &[&'a str]) -> Result<Located<'a>> {
     let (kind, label) = match label.as_str() {
         SIGNER_SECRET_LABEL => (KeyKind::SignerSecret, SIGNER_SECRET_LABEL),
         SIGNER_PUBLIC_LABEL => (KeyKind::SignerPublic, SIGNER_PUBLIC_LABEL),
+        crate::passphrase::ENCRYPTED_SECRET_KEY_LABEL => return Err(Error::KeyProtected),
         l if l.starts_with("TENSORSEAL ") => {
             return Err(Error::KeyArmor("unknown TENSORSEAL key block type"))
         }
@@ -658,8 +665,13 @@ fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
 }
 
 /// Writes a secret key file: refuses to overwrite, mode 0600 on unix, fsynced.
-/// Refuses text that is not a secret key.
+/// Refuses text that is not a secret key. Passphrase-protected text
+/// ([`crate::passphrase`]) is accepted once its armor and parameters check out.
 pub fn write_secret_key_file(path: impl AsRef<Path>, text: &str) -> Result<()> {
+    if crate::passphrase::is_protected(text) {
+        crate::passphrase::protected_key_params(text)?;
+        return write_new(path.as_ref(), text, true);
+    }
     let kind = detect_kind(text)?;
     if !kind.is_secret() {
         let expected = match kind {

@@ -8,12 +8,12 @@
 //! * **Recipients**: HPKE base mode with KEM X-Wing (0x647a), HKDF-SHA256 and
 //!   ChaCha20-Poly1305, wire-compatible with age's `mlkem768x25519` stanzas:
 //!   [`RecipientSecretKey`], [`RecipientPublicKey`], [`Stanza`], [`wrap`],
-//!   [`unwrap`], [`wrap_file_key`], [`unwrap_file_key`].
+//!   [`try_wrap`], [`wrap_os`], [`unwrap`], [`wrap_file_key`], [`unwrap_file_key`].
 //! * **Key schedule**: [`FileKey`], [`key_commitment`], [`header_mac_key`],
 //!   [`header_mac`], [`verify_header_mac`], [`slice_key`], [`slice_key_commitment`].
 //! * **Slice encryption**: age's STREAM with detached tags and random access:
 //!   [`seal_chunk`], [`open_chunk`], [`seal_slice`], [`open_slice`],
-//!   [`open_chunk_range`], [`CHUNK_SIZE`].
+//!   [`open_chunk_range`], [`open_chunk_range_into`], [`CHUNK_SIZE`].
 //! * **Key files**: [`parse_key`], the typed `parse_*` helpers, `to_text()` on
 //!   every key type, [`write_secret_key_file`], [`write_public_key_file`]
 //!   (formats in the [`keyfile`] module docs).
@@ -78,7 +78,9 @@
 //! Functions take a [`rand_core::CryptoRng`] (rand_core 0.10, re-exported),
 //! the same trait `ml-dsa`, `ed25519-dalek` 3 and `hpke` 0.15 use. Keys are
 //! generated as seeds and expanded deterministically, so a key depends only on
-//! the RNG's bytes. [`os_rng`] gives the operating system RNG.
+//! the RNG's bytes. [`os_rng`] gives the operating system RNG but panics if
+//! it fails; the `generate_os` constructors, [`wrap_os`] and [`try_wrap`]
+//! (any [`rand_core::TryCryptoRng`]) report [`Error::Rng`] instead.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -86,7 +88,9 @@
 mod error;
 pub mod keyfile;
 pub mod labels;
+pub mod passphrase;
 mod recipient;
+mod rng;
 mod schedule;
 mod sig;
 mod stream;
@@ -100,10 +104,14 @@ pub use keyfile::{
     parse_signing_key, parse_verifying_key, write_public_key_file, write_secret_key_file, AnyKey,
     KeyKind,
 };
+pub use passphrase::{
+    is_protected, protect_secret_key, protect_secret_key_os, unprotect_secret_key, KdfParams,
+};
 pub use rand_core;
 pub use recipient::{
-    unwrap, unwrap_file_key, wrap, wrap_file_key, RecipientPublicKey, RecipientSecretKey, Stanza,
-    ENC_LEN, FILE_KEY_STANZA_BODY_LEN, RECIPIENT_PUBLIC_KEY_LEN, RECIPIENT_SECRET_KEY_LEN,
+    try_wrap, unwrap, unwrap_file_key, wrap, wrap_file_key, wrap_os, RecipientPublicKey,
+    RecipientSecretKey, Stanza, ENC_LEN, FILE_KEY_STANZA_BODY_LEN, RECIPIENT_PUBLIC_KEY_LEN,
+    RECIPIENT_SECRET_KEY_LEN,
 };
 pub use schedule::{
     generate_salt, header_mac, header_mac_key, key_commitment, slice_key, slice_key_commitment,
@@ -115,15 +123,18 @@ pub use sig::{
     COMPOSITE_PREFIX, MAX_CONTEXT_LEN, SIGNATURE_LEN, SIGNING_KEY_LEN, VERIFYING_KEY_LEN,
 };
 pub use stream::{
-    chunk_count, open_chunk, open_chunk_range, open_slice, seal_chunk, seal_slice, Tag, CHUNK_SIZE,
-    TAG_LEN,
+    chunk_count, open_chunk, open_chunk_range, open_chunk_range_into, open_slice, seal_chunk,
+    seal_slice, Tag, CHUNK_SIZE, TAG_LEN,
 };
 
 /// The operating system RNG as an infallible [`rand_core::CryptoRng`].
 ///
-/// Panics only if the operating system cannot supply randomness, which no
-/// input can cause. Prefer the `generate_os` constructors where an error
-/// return is wanted.
+/// **Panics** if the operating system cannot supply randomness (no input can
+/// cause that, but it is still a panic): for tests, examples and tools only.
+/// Library code should use the fallible forms, which return [`Error::Rng`]:
+/// the `generate_os` constructors, [`wrap_os`], [`try_wrap`] and
+/// [`SigningKey::sign`], or pass [`getrandom::SysRng`] (a
+/// [`rand_core::TryCryptoRng`]) where a fallible RNG is accepted.
 pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }

@@ -8,7 +8,7 @@ use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::XWing;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
-use rand_core::CryptoRng;
+use rand_core::{CryptoRng, TryCryptoRng};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -235,6 +235,26 @@ pub fn wrap<R: CryptoRng + ?Sized>(
     )
     .map_err(|_| Error::WrapFailed)?;
     Stanza::new(&enc.to_bytes(), body)
+}
+
+/// Like [`wrap`], from a fallible RNG (for example [`getrandom::SysRng`]):
+/// if any draw fails, the stanza computed so far is discarded and
+/// [`Error::Rng`] is returned, never a panic.
+pub fn try_wrap<R: TryCryptoRng + ?Sized>(
+    recipient: &RecipientPublicKey,
+    info: &[u8],
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Result<Stanza> {
+    let mut latch = crate::rng::Latch::new(rng);
+    let stanza = wrap(recipient, info, plaintext, &mut latch);
+    latch.check()?;
+    stanza
+}
+
+/// Like [`wrap`], with the operating system RNG; [`Error::Rng`] if it fails.
+pub fn wrap_os(recipient: &RecipientPublicKey, info: &[u8], plaintext: &[u8]) -> Result<Stanza> {
+    try_wrap(recipient, info, plaintext, &mut getrandom::SysRng)
 }
 
 /// Opens a stanza (HPKE OpenBase, empty AAD) under `info`.

@@ -8,8 +8,11 @@
 //! plaintext in place, and the 16-byte tags are returned separately, so
 //! ciphertext keeps the plaintext's offsets and alignment.
 
+use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
+
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::schedule::SliceKey;
@@ -145,24 +148,12 @@ pub fn open_slice(key: &SliceKey, buf: &mut [u8], tags: &[Tag]) -> Result<()> {
     open_chunk_range(key, buf.len() as u64, 0, buf, tags)
 }
 
-/// Random access: authenticates and decrypts, in place, the consecutive chunks
-/// `first_chunk .. first_chunk + tags.len()` of a slice whose authenticated
-/// plaintext length is `slice_len`.
-///
-/// `buf` must hold exactly those chunks' ciphertext (all full chunks, except
-/// that the slice's final chunk may be short). The last-chunk flag is applied
-/// to chunk `chunk_count(slice_len) - 1` only, so a truncated or extended
-/// slice fails. Chunks are opened in parallel with the `rayon` feature. On
-/// error the contents of `buf` are unspecified and must be discarded.
-pub fn open_chunk_range(
-    key: &SliceKey,
-    slice_len: u64,
-    first_chunk: u64,
-    buf: &mut [u8],
-    tags: &[Tag],
-) -> Result<()> {
+/// Checks a chunk range request and returns the plaintext length it covers
+/// (the chunks `first_chunk .. first_chunk + count` of a slice of `slice_len`
+/// bytes: all full chunks, except that the slice's final chunk may be short).
+fn chunk_range_len(slice_len: u64, first_chunk: u64, count: usize) -> Result<u64> {
     let total = chunk_count(slice_len);
-    let k = tags.len() as u64;
+    let k = count as u64;
     if k == 0 {
         return Err(Error::ChunkLayout("no chunks requested"));
     }
@@ -177,7 +168,29 @@ pub fn open_chunk_range(
         .checked_mul(CHUNK_SIZE_U64)
         .ok_or(Error::ChunkLayout("chunk offset overflow"))?
         .min(slice_len);
-    let expected = end.saturating_sub(start);
+    Ok(end.saturating_sub(start))
+}
+
+/// Random access: authenticates and decrypts, in place, the consecutive chunks
+/// `first_chunk .. first_chunk + tags.len()` of a slice whose authenticated
+/// plaintext length is `slice_len`.
+///
+/// `buf` must hold exactly those chunks' ciphertext (all full chunks, except
+/// that the slice's final chunk may be short). The last-chunk flag is applied
+/// to chunk `chunk_count(slice_len) - 1` only, so a truncated or extended
+/// slice fails. Chunks are opened in parallel with the `rayon` feature. On
+/// error the contents of `buf` are unspecified and must be discarded.
+///
+/// [`open_chunk_range_into`] does the same from a read-only source into a
+/// separate destination, without a copy.
+pub fn open_chunk_range(
+    key: &SliceKey,
+    slice_len: u64,
+    first_chunk: u64,
+    buf: &mut [u8],
+    tags: &[Tag],
+) -> Result<()> {
+    let expected = chunk_range_len(slice_len, first_chunk, tags.len())?;
     if buf.len() as u64 != expected {
         return Err(Error::ChunkLayout(
             "buffer length does not match the chunk range",
@@ -190,7 +203,7 @@ pub fn open_chunk_range(
             None => Err(Error::ChunkLayout("no chunks requested")),
         };
     }
-    let last_counter = total - 1;
+    let last_counter = chunk_count(slice_len) - 1;
     let body = |(i, (chunk, tag)): (usize, (&mut [u8], &Tag))| -> Result<()> {
         let counter = first_chunk + i as u64;
         open_chunk_raw(&key.aead, counter, counter == last_counter, chunk, tag)
@@ -210,4 +223,98 @@ pub fn open_chunk_range(
             .enumerate()
             .try_for_each(body)
     }
+}
+
+/// Raw STREAM chunk open from `src` into `dst` (equal lengths, no shape
+/// checks). The tag is checked before anything is written: on failure `dst`
+/// is left unchanged.
+fn open_chunk_raw_into(
+    key: &[u8; 32],
+    counter: u64,
+    last: bool,
+    src: &[u8],
+    dst: &mut [u8],
+    tag: &Tag,
+) -> Result<()> {
+    let io = InOutBuf::new(src, dst)
+        .map_err(|_| Error::ChunkLayout("destination length does not match the source length"))?;
+    let cipher = ChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt_inout_detached(&stream_nonce(counter, last), b"", io, tag.into())
+        .map_err(|_| Error::ChunkAuthentication { chunk: counter })
+}
+
+/// Random access without a copy: authenticates the consecutive chunks
+/// `first_chunk .. first_chunk + tags.len()` of a slice whose authenticated
+/// plaintext length is `slice_len`, reading their ciphertext from `src`, and
+/// writes the plaintext to `dst`.
+///
+/// The same request as [`open_chunk_range`]: `src` must hold exactly those
+/// chunks' ciphertext (all full chunks, except that the slice's final chunk
+/// may be short), and `dst` must be exactly as long as `src`; anything else is
+/// an [`Error::ChunkLayout`] and nothing is written. `src` is only read (it may
+/// be a read-only map of the file), so decrypting costs no copy of the
+/// ciphertext. Each chunk's Poly1305 tag is checked before that chunk's
+/// plaintext is written, and the last-chunk flag is applied to chunk
+/// `chunk_count(slice_len) - 1` only. Chunks are opened in parallel with the
+/// `rayon` feature.
+///
+/// On an authentication failure the error is
+/// [`Error::ChunkAuthentication`] with the failing chunk's counter (if several
+/// fail in parallel, one of them), and **`dst` is zeroized** before returning,
+/// so no plaintext of the other chunks survives in it; the caller should
+/// still discard it.
+pub fn open_chunk_range_into(
+    key: &SliceKey,
+    slice_len: u64,
+    first_chunk: u64,
+    src: &[u8],
+    dst: &mut [u8],
+    tags: &[Tag],
+) -> Result<()> {
+    let expected = chunk_range_len(slice_len, first_chunk, tags.len())?;
+    if src.len() as u64 != expected {
+        return Err(Error::ChunkLayout(
+            "source length does not match the chunk range",
+        ));
+    }
+    if dst.len() != src.len() {
+        return Err(Error::ChunkLayout(
+            "destination length does not match the source length",
+        ));
+    }
+    if src.is_empty() {
+        // Only possible for the single empty final chunk of an empty slice.
+        return match tags.first() {
+            Some(tag) => open_chunk_raw_into(&key.aead, 0, true, src, dst, tag),
+            None => Err(Error::ChunkLayout("no chunks requested")),
+        };
+    }
+    let last_counter = chunk_count(slice_len) - 1;
+    // (index, ((ciphertext chunk, plaintext chunk), tag))
+    type Item<'a> = (usize, ((&'a [u8], &'a mut [u8]), &'a Tag));
+    let body = |(i, ((s, d), tag)): Item<'_>| -> Result<()> {
+        let counter = first_chunk + i as u64;
+        open_chunk_raw_into(&key.aead, counter, counter == last_counter, s, d, tag)
+    };
+    #[cfg(feature = "rayon")]
+    let r = {
+        use rayon::prelude::*;
+        src.par_chunks(CHUNK_SIZE)
+            .zip(dst.par_chunks_mut(CHUNK_SIZE))
+            .zip(tags.par_iter())
+            .enumerate()
+            .try_for_each(body)
+    };
+    #[cfg(not(feature = "rayon"))]
+    let r = src
+        .chunks(CHUNK_SIZE)
+        .zip(dst.chunks_mut(CHUNK_SIZE))
+        .zip(tags.iter())
+        .enumerate()
+        .try_for_each(body);
+    if r.is_err() {
+        dst.zeroize();
+    }
+    r
 }

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use tensorseal_crypto::{
-    open_chunk_range, parse_key, unwrap, RecipientSecretKey, Signature, SigningKey, SliceKey,
-    Stanza, VerifyingKey, ENC_LEN, SIGNATURE_LEN, VERIFYING_KEY_LEN,
+    open_chunk_range, open_chunk_range_into, parse_key, unwrap, RecipientSecretKey, Signature,
+    SigningKey, SliceKey, Stanza, VerifyingKey, ENC_LEN, SIGNATURE_LEN, VERIFYING_KEY_LEN,
 };
 
 fn valid_texts() -> &'static Vec<String> {
@@ -109,6 +109,23 @@ proptest! {
         let mut buf = vec![0u8; buf_len];
         let tags = vec![[0u8; 16]; ntags];
         prop_assert!(open_chunk_range(&key, slice_len, first, &mut buf, &tags).is_err());
+    }
+
+    #[test]
+    fn chunk_range_into_arbitrary_parameters(
+        slice_len in any::<u64>(),
+        first in any::<u64>(),
+        src_len in 0usize..200_000,
+        dst_len in 0usize..200_000,
+        ntags in 0usize..6,
+    ) {
+        let key = SliceKey::from_bytes(&[1; 32]).unwrap();
+        let src = vec![0u8; src_len];
+        let mut dst = vec![0u8; dst_len];
+        let tags = vec![[0u8; 16]; ntags];
+        prop_assert!(
+            open_chunk_range_into(&key, slice_len, first, &src, &mut dst, &tags).is_err()
+        );
     }
 }
 

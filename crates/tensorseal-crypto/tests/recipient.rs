@@ -133,3 +133,67 @@ fn debug_does_not_leak_secrets() {
     assert!(!dbg.contains("4242"));
     assert!(!dbg.contains("66, 66"));
 }
+
+/// An RNG that yields `ok` bytes, then fails.
+struct FailsAfter {
+    ok: usize,
+}
+
+#[derive(Debug)]
+struct NoEntropy;
+
+impl std::fmt::Display for NoEntropy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no entropy")
+    }
+}
+
+impl std::error::Error for NoEntropy {}
+
+impl tensorseal_crypto::rand_core::TryRng for FailsAfter {
+    type Error = NoEntropy;
+
+    fn try_next_u32(&mut self) -> Result<u32, NoEntropy> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, NoEntropy> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), NoEntropy> {
+        if dst.len() > self.ok {
+            self.ok = 0;
+            return Err(NoEntropy);
+        }
+        self.ok -= dst.len();
+        dst.fill(0x5A);
+        Ok(())
+    }
+}
+
+impl tensorseal_crypto::rand_core::TryCryptoRng for FailsAfter {}
+
+#[test]
+fn a_failing_rng_is_a_typed_error_not_a_panic() {
+    let alice = RecipientSecretKey::generate(&mut tensorseal_crypto::os_rng());
+    for ok in [0, 1, 16, 32, 63] {
+        let r = tensorseal_crypto::try_wrap(alice.public_key(), INFO, b"k", &mut FailsAfter { ok });
+        assert!(matches!(r, Err(Error::Rng)), "ok = {ok}: {r:?}");
+    }
+    // Enough randomness: the stanza opens.
+    let st = tensorseal_crypto::try_wrap(
+        alice.public_key(),
+        INFO,
+        b"k",
+        &mut FailsAfter { ok: 1 << 20 },
+    )
+    .unwrap();
+    assert_eq!(&unwrap(&alice, INFO, &st).unwrap()[..], b"k");
+    let st = tensorseal_crypto::wrap_os(alice.public_key(), INFO, b"os").unwrap();
+    assert_eq!(&unwrap(&alice, INFO, &st).unwrap()[..], b"os");
+}

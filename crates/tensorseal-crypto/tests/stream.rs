@@ -2,8 +2,9 @@
 
 use tensorseal_crypto::{
     chunk_count, header_mac, header_mac_key, key_commitment, open_chunk, open_chunk_range,
-    open_slice, seal_chunk, seal_slice, slice_key, slice_key_commitment, verify_header_mac,
-    verify_key_commitment, verify_slice_key_commitment, Error, FileKey, SliceKey, Tag, CHUNK_SIZE,
+    open_chunk_range_into, open_slice, seal_chunk, seal_slice, slice_key, slice_key_commitment,
+    verify_header_mac, verify_key_commitment, verify_slice_key_commitment, Error, FileKey,
+    SliceKey, Tag, CHUNK_SIZE,
 };
 
 fn key(index: u64) -> SliceKey {
@@ -257,4 +258,193 @@ fn key_schedule() {
     assert!(SliceKey::from_bytes(&[0; 31]).is_err());
     assert_eq!(format!("{base:?}"), "SliceKey(<redacted>)");
     assert_eq!(format!("{fk:?}"), "FileKey(<redacted>)");
+}
+
+#[test]
+fn open_into_round_trips_every_range_like_in_place() {
+    let k = key(9);
+    for len in [0, 1, CHUNK_SIZE, 4 * CHUNK_SIZE + 123] {
+        let plain = data(len);
+        let mut ct = plain.clone();
+        let tags = seal_slice(&k, &mut ct).unwrap();
+        let n = tags.len();
+        let len64 = len as u64;
+        for first in 0..n {
+            for count in 1..=(n - first) {
+                let start = first * CHUNK_SIZE;
+                let end = ((first + count) * CHUNK_SIZE).min(len);
+                let tags = &tags[first..first + count];
+                let mut dst = vec![0xAA; end - start];
+                open_chunk_range_into(&k, len64, first as u64, &ct[start..end], &mut dst, tags)
+                    .unwrap();
+                assert_eq!(
+                    dst,
+                    plain[start..end],
+                    "len {len} first {first} count {count}"
+                );
+                // Same result as the in-place function.
+                let mut in_place = ct[start..end].to_vec();
+                open_chunk_range(&k, len64, first as u64, &mut in_place, tags).unwrap();
+                assert_eq!(in_place, dst);
+            }
+        }
+    }
+}
+
+#[test]
+fn open_into_refuses_tampering_with_the_chunk_index_and_wipes_dst() {
+    let k = key(10);
+    let len = 5 * CHUNK_SIZE + 7;
+    let plain = data(len);
+    let mut ct = plain.clone();
+    let tags = seal_slice(&k, &mut ct).unwrap();
+    let len64 = len as u64;
+
+    // A flipped ciphertext byte in chunk 3 (of the whole slice).
+    let mut bad = ct.clone();
+    bad[3 * CHUNK_SIZE + 100] ^= 0x01;
+    let mut dst = vec![0xAA; len];
+    let e = open_chunk_range_into(&k, len64, 0, &bad, &mut dst, &tags).unwrap_err();
+    assert!(matches!(e, Error::ChunkAuthentication { chunk: 3 }), "{e}");
+    assert!(
+        dst.iter().all(|b| *b == 0),
+        "dst must be zeroized on failure"
+    );
+    // The same flip, opened as a sub-range starting at chunk 2: still chunk 3.
+    let mut dst = vec![0xAA; 2 * CHUNK_SIZE];
+    let e = open_chunk_range_into(
+        &k,
+        len64,
+        2,
+        &bad[2 * CHUNK_SIZE..4 * CHUNK_SIZE],
+        &mut dst,
+        &tags[2..4],
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::ChunkAuthentication { chunk: 3 }), "{e}");
+    assert!(dst.iter().all(|b| *b == 0));
+
+    // A flipped tag of the final (short) chunk 5.
+    let mut bad_tags = tags.clone();
+    bad_tags[5][15] ^= 0x80;
+    let mut dst = vec![0xAA; len];
+    let e = open_chunk_range_into(&k, len64, 0, &ct, &mut dst, &bad_tags).unwrap_err();
+    assert!(matches!(e, Error::ChunkAuthentication { chunk: 5 }), "{e}");
+    assert!(dst.iter().all(|b| *b == 0));
+
+    // Tags swapped between chunks (reordering) fail too.
+    let mut swapped = tags.clone();
+    swapped.swap(0, 1);
+    let mut dst = vec![0; 2 * CHUNK_SIZE];
+    let e = open_chunk_range_into(&k, len64, 0, &ct[..2 * CHUNK_SIZE], &mut dst, &swapped[..2])
+        .unwrap_err();
+    assert!(matches!(e, Error::ChunkAuthentication { .. }), "{e}");
+
+    // A wrong key, and a slice length that makes the full chunk 4 the final
+    // one (truncation: the last-chunk flag no longer matches).
+    let mut dst = vec![0; len];
+    assert!(matches!(
+        open_chunk_range_into(&key(11), len64, 0, &ct, &mut dst, &tags),
+        Err(Error::ChunkAuthentication { .. })
+    ));
+    let mut dst = vec![0; CHUNK_SIZE];
+    assert!(matches!(
+        open_chunk_range_into(
+            &k,
+            5 * CHUNK_SIZE as u64,
+            4,
+            &ct[4 * CHUNK_SIZE..5 * CHUNK_SIZE],
+            &mut dst,
+            &tags[4..5]
+        ),
+        Err(Error::ChunkAuthentication { chunk: 4 })
+    ));
+}
+
+#[test]
+fn open_into_refuses_wrong_lengths_with_a_layout_error_and_writes_nothing() {
+    let k = key(12);
+    let len = 3 * CHUNK_SIZE + 9;
+    let mut ct = data(len);
+    let tags = seal_slice(&k, &mut ct).unwrap();
+    let len64 = len as u64;
+    let layout = |r: Result<(), Error>| matches!(r, Err(Error::ChunkLayout(_)));
+
+    let mut dst = vec![0xAA; len];
+    // dst shorter and longer than src.
+    assert!(layout(open_chunk_range_into(
+        &k,
+        len64,
+        0,
+        &ct,
+        &mut dst[..len - 1],
+        &tags
+    )));
+    let mut long = vec![0xAA; len + 1];
+    assert!(layout(open_chunk_range_into(
+        &k, len64, 0, &ct, &mut long, &tags
+    )));
+    // src not matching the range (too short, too long, a partial chunk).
+    assert!(layout(open_chunk_range_into(
+        &k,
+        len64,
+        0,
+        &ct[..len - 1],
+        &mut dst[..len - 1],
+        &tags
+    )));
+    assert!(layout(open_chunk_range_into(
+        &k,
+        len64,
+        0,
+        &ct[..10],
+        &mut dst[..10],
+        &tags[..1]
+    )));
+    // No tags, a range past the end, overflowing positions.
+    assert!(layout(open_chunk_range_into(
+        &k,
+        len64,
+        0,
+        &ct,
+        &mut dst,
+        &[]
+    )));
+    assert!(layout(open_chunk_range_into(
+        &k,
+        len64,
+        3,
+        &ct[3 * CHUNK_SIZE..],
+        &mut dst[..9],
+        &tags[2..]
+    )));
+    assert!(layout(open_chunk_range_into(
+        &k,
+        len64,
+        u64::MAX,
+        &ct[..CHUNK_SIZE],
+        &mut dst[..CHUNK_SIZE],
+        &tags[..1]
+    )));
+    assert!(open_chunk_range_into(
+        &k,
+        u64::MAX,
+        u64::MAX / CHUNK_SIZE as u64,
+        &ct[..CHUNK_SIZE],
+        &mut dst[..CHUNK_SIZE],
+        &tags[..1]
+    )
+    .is_err());
+    // Nothing was written by any refused request.
+    assert!(dst.iter().all(|b| *b == 0xAA));
+    assert!(long.iter().all(|b| *b == 0xAA));
+
+    // The empty slice: one empty final chunk, and nothing else.
+    let tags0 = seal_slice(&k, &mut []).unwrap();
+    open_chunk_range_into(&k, 0, 0, &[], &mut [], &tags0).unwrap();
+    assert!(matches!(
+        open_chunk_range_into(&k, 0, 0, &[], &mut [], &tags[..1]),
+        Err(Error::ChunkAuthentication { chunk: 0 })
+    ));
+    assert!(layout(open_chunk_range_into(&k, 0, 0, &[], &mut [], &[])));
 }

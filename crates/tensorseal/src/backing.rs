@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 
 use bytemuck::{Pod, Zeroable};
 
@@ -147,17 +148,102 @@ impl std::ops::Deref for FileBytes {
     }
 }
 
-/// Owned, 64-byte-aligned memory for decrypted bytes, zeroized on drop.
-pub(crate) struct SecretBuf {
-    blocks: Vec<Block>,
-    len: usize,
+/// Decrypted buffers at least this large go back to their model's [`BufPool`]
+/// when dropped (after being zeroized); smaller ones are simply freed.
+const POOL_MIN_BYTES: usize = 1 << 20;
+/// At most this many zeroized buffers wait in one pool...
+const POOL_MAX_BUFFERS: usize = 4;
+/// ...holding at most this many bytes in total.
+const POOL_MAX_BYTES: usize = 64 << 20;
+/// Buffers at least this large are zeroized by several threads.
+const PAR_ZEROIZE_MIN_BYTES: usize = 1 << 20;
+/// Bytes per parallel zeroize task.
+const PAR_ZEROIZE_CHUNK: usize = 256 << 10;
+
+/// Allocates `n` zeroed blocks, with the allocator's zeroed allocation
+/// (fresh pages from the OS are not written twice).
+fn zeroed_blocks(n: usize) -> Vec<Block> {
+    bytemuck::allocation::try_zeroed_vec(n).unwrap_or_else(|()| vec![Block([0; 64]); n])
 }
 
-impl SecretBuf {
-    pub(crate) fn zeroed(len: usize) -> SecretBuf {
+/// Zeroized decryption buffers of one [`crate::Model`], reused so that reading
+/// tensor after tensor neither zero-fills fresh memory nor faults in new pages
+/// for each one.
+///
+/// Every buffer in the pool is entirely zero: a [`SecretBuf`] is zeroized
+/// before it is handed back, so a pooled buffer holds no plaintext and can be
+/// given out again as a zeroed buffer without being written.
+#[derive(Default)]
+pub(crate) struct BufPool {
+    free: Mutex<Vec<Vec<Block>>>,
+}
+
+impl BufPool {
+    /// A pooled all-zero buffer of at least `n` blocks and at most twice that.
+    fn take(&self, n: usize) -> Option<Vec<Block>> {
+        let mut free = self.free.lock().ok()?;
+        let (i, _) = free
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.len() >= n && v.len() / 2 <= n)
+            .min_by_key(|(_, v)| v.len())?;
+        Some(free.swap_remove(i))
+    }
+
+    /// For tests: whether each pooled buffer is entirely zero.
+    #[cfg(test)]
+    pub(crate) fn pooled_all_zero(&self) -> Vec<bool> {
+        let free = self.free.lock().unwrap();
+        free.iter()
+            .map(|v| bytemuck::cast_slice::<Block, u8>(v).iter().all(|b| *b == 0))
+            .collect()
+    }
+
+    /// Keeps an all-zero buffer for reuse, within the pool's limits.
+    fn give(&self, blocks: Vec<Block>) {
+        if let Ok(mut free) = self.free.lock() {
+            let held: usize = free.iter().map(|v| v.len() * 64).sum();
+            if free.len() < POOL_MAX_BUFFERS && held + blocks.len() * 64 <= POOL_MAX_BYTES {
+                free.push(blocks);
+            }
+        }
+    }
+}
+
+/// Owned, 64-byte-aligned memory for decrypted bytes, zeroized on drop.
+///
+/// Invariant: every byte of `blocks` past the first `len` is zero (only the
+/// first `len` bytes are ever exposed), so zeroizing those restores an
+/// all-zero buffer that a [`BufPool`] may hand out again.
+pub(crate) struct SecretBuf<'p> {
+    blocks: Vec<Block>,
+    len: usize,
+    pool: Option<&'p BufPool>,
+}
+
+impl SecretBuf<'static> {
+    /// A zeroed buffer of `len` bytes, freed (after zeroizing) on drop.
+    pub(crate) fn zeroed(len: usize) -> SecretBuf<'static> {
         SecretBuf {
-            blocks: vec![Block([0; 64]); len.div_ceil(64)],
+            blocks: zeroed_blocks(len.div_ceil(64)),
             len,
+            pool: None,
+        }
+    }
+}
+
+impl<'p> SecretBuf<'p> {
+    /// A zeroed buffer of `len` bytes, taken from `pool` when it holds a
+    /// suitable one (large buffers only) and returned to it, zeroized, on drop.
+    pub(crate) fn zeroed_in(pool: &'p BufPool, len: usize) -> SecretBuf<'p> {
+        if len < POOL_MIN_BYTES {
+            return SecretBuf::zeroed(len);
+        }
+        let n = len.div_ceil(64);
+        SecretBuf {
+            blocks: pool.take(n).unwrap_or_else(|| zeroed_blocks(n)),
+            len,
+            pool: Some(pool),
         }
     }
 
@@ -170,9 +256,21 @@ impl SecretBuf {
     }
 }
 
-impl Drop for SecretBuf {
+impl Drop for SecretBuf<'_> {
     fn drop(&mut self) {
+        use rayon::prelude::*;
         use zeroize::Zeroize;
-        bytemuck::cast_slice_mut::<Block, u8>(&mut self.blocks).zeroize();
+        let used = self.len.div_ceil(64).min(self.blocks.len());
+        let bytes = bytemuck::cast_slice_mut::<Block, u8>(&mut self.blocks[..used]);
+        if bytes.len() >= PAR_ZEROIZE_MIN_BYTES {
+            bytes
+                .par_chunks_mut(PAR_ZEROIZE_CHUNK)
+                .for_each(|c| c.zeroize());
+        } else {
+            bytes.zeroize();
+        }
+        if let Some(pool) = self.pool {
+            pool.give(std::mem::take(&mut self.blocks));
+        }
     }
 }

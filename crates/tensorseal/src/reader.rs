@@ -13,7 +13,7 @@ use tensorseal_format::{
     DATA_OFFSET, FOOTER_LEN, PREAMBLE_LEN, TAG_LEN,
 };
 
-use crate::backing::{Backing, SecretBuf};
+use crate::backing::{Backing, BufPool, SecretBuf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Policy, Verification};
 use crate::seal::{self, Signer};
@@ -68,6 +68,12 @@ impl OpenOptions {
 /// slice digests are checked at open ([`Verification::Eager`]) or on first access
 /// of each slice ([`Verification::Lazy`]). No tensor bytes are handed out before
 /// their slice has been verified.
+///
+/// Tensors of an encrypted file are decrypted into owned buffers that are
+/// zeroized when their last view is dropped. To avoid fresh allocations, a
+/// model then keeps a few of those (already zeroized) buffers for reuse: at
+/// most 4 buffers and 64 MiB, only buffers of 1 MiB or more, freed with the
+/// model.
 pub struct Model {
     path: Option<PathBuf>,
     backing: Backing,
@@ -81,6 +87,8 @@ pub struct Model {
     keys: Vec<Option<SliceKey>>,
     verified: Vec<OnceLock<Result<(), FormatError>>>,
     index: OnceLock<HashMap<String, usize>>,
+    /// Zeroized decryption buffers for reuse.
+    pool: BufPool,
 }
 
 impl std::fmt::Debug for Model {
@@ -299,6 +307,7 @@ impl Model {
             keys,
             verified,
             index: OnceLock::new(),
+            pool: BufPool::default(),
         };
         if verification == Verification::Eager {
             model.verify()?;
@@ -478,8 +487,9 @@ impl Model {
     }
 
     /// Decrypts only the chunks covering `info`, in parallel, into an aligned
-    /// zeroizing buffer; returns it and where the tensor starts in it.
-    fn decrypt(&self, info: &TensorInfo, key: &SliceKey) -> Result<(SecretBuf, usize)> {
+    /// zeroizing buffer (from the model's pool when one fits); returns it and
+    /// where the tensor starts in it.
+    fn decrypt(&self, info: &TensorInfo, key: &SliceKey) -> Result<(SecretBuf<'_>, usize)> {
         if info.length == 0 {
             return Ok((SecretBuf::zeroed(0), 0));
         }
@@ -491,14 +501,16 @@ impl Model {
         let c1 = (end - 1) / CHUNK_SIZE;
         let start = c0 * CHUNK_SIZE;
         let stop = ((c1 + 1) * CHUNK_SIZE).min(s.length);
-        let mut buf = SecretBuf::zeroed((stop - start) as usize);
-        buf.bytes_mut()
-            .copy_from_slice(&file[(s.offset + start) as usize..(s.offset + stop) as usize]);
+        // Decrypt straight from the file's bytes into the output: no copy of
+        // the ciphertext. If any chunk fails authentication, the error path
+        // drops `buf`, which zeroizes it; it is never returned.
+        let src = &file[(s.offset + start) as usize..(s.offset + stop) as usize];
+        let mut buf = SecretBuf::zeroed_in(&self.pool, src.len());
         let tags_at = (s.tags_offset + c0 * TAG_LEN) as usize;
         let tags_end = (s.tags_offset + (c1 + 1) * TAG_LEN) as usize;
         let tags: &[[u8; 16]] = bytemuck::cast_slice(&file[tags_at..tags_end]);
-        tensorseal_crypto::open_chunk_range(key, s.length, c0, buf.bytes_mut(), tags).map_err(
-            |e| match e {
+        tensorseal_crypto::open_chunk_range_into(key, s.length, c0, src, buf.bytes_mut(), tags)
+            .map_err(|e| match e {
                 tensorseal_crypto::Error::ChunkAuthentication { chunk } => {
                     Error::new(ErrorKind::Decryption {
                         tensor: info.name.clone(),
@@ -507,8 +519,7 @@ impl Model {
                     })
                 }
                 other => Error::new(ErrorKind::Crypto(other)),
-            },
-        )?;
+            })?;
         Ok((buf, (rel - start) as usize))
     }
 
@@ -607,7 +618,10 @@ pub struct TensorView<'a> {
 #[derive(Clone)]
 enum ViewData<'a> {
     Mapped(&'a [u8]),
-    Decrypted { buf: Arc<SecretBuf>, start: usize },
+    Decrypted {
+        buf: Arc<SecretBuf<'a>>,
+        start: usize,
+    },
 }
 
 impl std::fmt::Debug for TensorView<'_> {
@@ -696,5 +710,71 @@ impl<'a> TensorView<'a> {
             .map_err(|_| Error::new(ErrorKind::Invalid("shape does not fit in usize".into())))?;
         ndarray::ArrayViewD::from_shape(shape, data)
             .map_err(|e| Error::new(ErrorKind::Invalid(format!("{}: {e}", self.info.name))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{WriteOptions, Writer};
+
+    /// One encrypted 2 MiB tensor (large enough for the buffer pool) and a small one.
+    fn encrypted(dir: &Path) -> (PathBuf, RecipientSecretKey, Vec<u8>) {
+        let id = RecipientSecretKey::generate_os().unwrap();
+        let big: Vec<u8> = (0..(2u32 << 20) + 5).map(|i| (i * 13 + 1) as u8).collect();
+        let path = dir.join("pool.tseal");
+        let info = ModelInfo {
+            model_id: "pool".into(),
+            version: 1,
+            ..ModelInfo::default()
+        };
+        let opts = WriteOptions {
+            recipients: vec![id.public_key().clone()],
+            ..WriteOptions::default()
+        };
+        let mut w = Writer::create(&path, info, opts).unwrap();
+        w.add("big", Dtype::U8, &[big.len() as u64], &big).unwrap();
+        w.add("small", Dtype::U8, &[3], &[1, 2, 3]).unwrap();
+        w.finish().unwrap();
+        (path, id, big)
+    }
+
+    #[test]
+    fn decrypted_buffers_are_reused_zeroized_and_wiped_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, id, big) = encrypted(dir.path());
+        let model = Model::open_with(
+            &path,
+            &Policy::allow_unsigned(),
+            OpenOptions::new().identity(id),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            // The second and third reads reuse the first one's buffer.
+            assert_eq!(model.tensor("big").unwrap().data(), &big[..]);
+            assert_eq!(model.tensor("small").unwrap().data(), &[1, 2, 3]);
+            assert_eq!(
+                model.pool.pooled_all_zero(),
+                [true],
+                "one large buffer kept, zeroized; small ones freed"
+            );
+        }
+        // Two live views need two buffers; both come back zeroized.
+        let (a, b) = (model.tensor("big").unwrap(), model.tensor("big").unwrap());
+        assert_eq!(a.data(), b.data());
+        drop((a, b));
+        assert_eq!(model.pool.pooled_all_zero(), [true, true]);
+
+        // A chunk that fails authentication (here: under the wrong key, as for a
+        // forged chunk) is reported with its index, and no buffer is returned.
+        let info = &model.manifest.tensors[0];
+        let wrong = SliceKey::from_bytes(&[9; 32]).unwrap();
+        let e = model.decrypt(info, &wrong).err().unwrap();
+        assert!(
+            matches!(e.kind(), ErrorKind::Decryption { slice: 0, .. }),
+            "{e}"
+        );
+        assert_eq!(model.pool.pooled_all_zero(), [true, true]);
+        assert_eq!(model.tensor("big").unwrap().data(), &big[..]);
     }
 }

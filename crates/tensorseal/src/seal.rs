@@ -445,7 +445,8 @@ pub(crate) fn grant_stanza(
     for k in keys {
         pt.extend_from_slice(&*k.to_bytes());
     }
-    let s = crypto::wrap(to, &grant_info(slices), &pt, &mut crypto::os_rng())?;
+    // The fallible OS RNG: no entropy is a typed error, not a panic.
+    let s = crypto::wrap_os(to, &grant_info(slices), &pt)?;
     Ok(Stanza {
         kind: STANZA_XWING_HPKE,
         scope: Scope::Slices(slices.to_vec()),

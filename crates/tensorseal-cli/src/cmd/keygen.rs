@@ -1,7 +1,8 @@
-//! `tensorseal keygen signer|recipient -o PREFIX`.
+//! `tensorseal keygen signer|recipient -o PREFIX [--passphrase]`.
 
 use std::path::PathBuf;
 
+use tensorseal::crypto::passphrase::protect_secret_key_os;
 use tensorseal::crypto::{write_public_key_file, write_secret_key_file};
 use tensorseal::{RecipientSecretKey, SigningKey};
 
@@ -16,6 +17,11 @@ pub struct Args {
     /// Writes PREFIX.key (secret, mode 0600, never overwritten) and PREFIX.pub.
     #[arg(short, long, value_name = "PREFIX")]
     output: PathBuf,
+    /// Protect PREFIX.key with a passphrase (scrypt + ChaCha20-Poly1305), taken
+    /// from $TENSORSEAL_PASSPHRASE or typed twice at the terminal. Commands
+    /// that load the key ask for it the same way.
+    #[arg(long)]
+    passphrase: bool,
 }
 
 /// Key pair kinds.
@@ -44,6 +50,18 @@ pub fn run(a: Args) -> CmdResult {
             public.display()
         )));
     }
+    // Ask before doing any work, so a refused passphrase leaves nothing behind.
+    let passphrase = if a.passphrase {
+        if key.exists() {
+            return Err(Failure::new(format!(
+                "{}: exists; refusing to overwrite",
+                key.display()
+            )));
+        }
+        Some(crate::passphrase::new_passphrase(&key)?)
+    } else {
+        None
+    };
     let (secret_text, public_text, fp, what) = match a.kind {
         Kind::Signer => {
             let k = SigningKey::generate_os().map_err(Failure::new)?;
@@ -64,17 +82,31 @@ pub fn run(a: Args) -> CmdResult {
             )
         }
     };
+    let secret_text = match &passphrase {
+        Some(p) => protect_secret_key_os(&secret_text, p.as_bytes()).map_err(Failure::new)?,
+        None => secret_text,
+    };
     write_secret_key_file(&key, &secret_text).map_err(Failure::new)?;
     if let Err(e) = write_public_key_file(&public, &public_text) {
         let _ = std::fs::remove_file(&key);
         return Err(Failure::new(e));
     }
+    let protection = if passphrase.is_some() {
+        ", passphrase-protected"
+    } else {
+        ""
+    };
     crate::ops::log_event(
         tensorseal_ops::NewEvent::new(tensorseal_ops::EventKind::Keygen, "ok")
             .file(&public)
-            .reason(format!("{what} key pair, fingerprint {fp}")),
+            .reason(format!("{what} key pair, fingerprint {fp}{protection}")),
     )?;
-    println!("wrote {} (secret) and {}", key.display(), public.display());
+    println!(
+        "wrote {} (secret{}) and {}",
+        key.display(),
+        protection,
+        public.display()
+    );
     println!("{what} fingerprint: {fp}");
     Ok(())
 }

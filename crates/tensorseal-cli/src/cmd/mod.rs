@@ -16,11 +16,13 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 
 use tensorseal::crypto::{
-    parse_recipient_public_key, parse_recipient_secret_key, parse_signing_key,
+    is_protected, parse_recipient_public_key, parse_recipient_secret_key, parse_signing_key,
 };
 use tensorseal::{
     OpenOptions, Policy, RecipientPublicKey, RecipientSecretKey, SigningKey, TrustStore,
 };
+
+use zeroize::Zeroizing;
 
 use crate::Failure;
 
@@ -92,13 +94,24 @@ fn read_text(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
 }
 
+/// Reads a secret key file, unlocking it first if it is passphrase-protected
+/// (passphrase from $TENSORSEAL_PASSPHRASE or the terminal).
+fn read_secret_text(path: &Path) -> Result<Zeroizing<String>, Failure> {
+    let text = Zeroizing::new(read_text(path)?);
+    if is_protected(&text) {
+        crate::passphrase::unlock(path, &text)
+    } else {
+        Ok(text)
+    }
+}
+
 fn key_err(path: &Path) -> impl Fn(tensorseal::crypto::Error) -> Failure + '_ {
     move |e| Failure::new(format!("{}: {e}", path.display()))
 }
 
 /// Reads a signer secret key file.
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, Failure> {
-    parse_signing_key(&read_text(path)?).map_err(key_err(path))
+    parse_signing_key(&read_secret_text(path)?).map_err(key_err(path))
 }
 
 /// Reads a recipient public key file.
@@ -108,5 +121,5 @@ pub fn read_recipient(path: &Path) -> Result<RecipientPublicKey, Failure> {
 
 /// Reads a recipient secret key file.
 pub fn read_identity(path: &Path) -> Result<RecipientSecretKey, Failure> {
-    parse_recipient_secret_key(&read_text(path)?).map_err(key_err(path))
+    parse_recipient_secret_key(&read_secret_text(path)?).map_err(key_err(path))
 }
