@@ -17,6 +17,9 @@
 //! * **Key files**: [`parse_key`], the typed `parse_*` helpers, `to_text()` on
 //!   every key type, [`write_secret_key_file`], [`write_public_key_file`]
 //!   (formats in the [`keyfile`] module docs).
+//! * **Passphrase-protected secret keys** (scrypt + ChaCha20-Poly1305):
+//!   [`protect_secret_key`], [`unprotect_secret_key`], [`is_protected`],
+//!   [`KdfParams`] (format in the [`passphrase`] module docs).
 //!
 //! # Example
 //!
