@@ -31,7 +31,7 @@ pub enum ConvertFileError {
     Container(#[from] tensorseal::Error),
 }
 
-/// Converts `src` (any format [`detect`] recognises and [`import_with`] reads, or
+/// Converts `src` (any format [`detect()`] recognises and [`import_with`] reads, or
 /// safetensors) into a container at `dest`.
 ///
 /// The format is decided from content. Tensors stream one at a time into the

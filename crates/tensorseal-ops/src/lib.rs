@@ -15,7 +15,7 @@
 //! | quarantine a refused file | [`quarantine()`], [`quarantine_refused`] |
 //! | security event log | [`AuditLog`], [`append`], [`verify_log`] |
 //! | policy file + flag overrides | [`OpsPolicy::load`], [`OpsPolicy::merge`], [`OpsPolicy::resolve`] |
-//! | audit a directory (CI) | [`audit_dir`] → [`AuditReport`] |
+//! | audit a directory (CI) | [`audit_dir()`] → [`AuditReport`] |
 //!
 //! # Example
 //!

@@ -152,7 +152,7 @@ impl Sidecar {
         Ok(sc)
     }
 
-    /// Reads and parses the sidecar at `path` (at most [`MAX_SIDECAR_BYTES`]).
+    /// Reads and parses the sidecar at `path` (at most 4 MiB).
     pub fn read(path: &Path) -> Result<Sidecar, OpsError> {
         let meta = std::fs::metadata(path).map_err(|e| OpsError::io(path, "read sidecar", e))?;
         if meta.len() > MAX_SIDECAR_BYTES {

@@ -24,7 +24,7 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// The current time as [`rfc3339`].
+/// The current time as RFC 3339 text (UTC).
 pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }

@@ -6,7 +6,7 @@
 //!   must name the entry's own key, the file's manifest digest and the file's
 //!   format version. Then the [`Policy`] decides on trust.
 //! * Recipient block: [`parse_recipient_block`] checks every stanza's shape
-//!   before any key is touched; [`unlock`] tries the caller's identities, checks
+//!   before any key is touched; `unlock` (crate-private) tries the caller's identities, checks
 //!   the key commitment, then the header MAC, then derives slice keys and checks
 //!   their commitments. Nothing is decrypted here.
 
