@@ -154,15 +154,11 @@ impl tensorseal_crypto::rand_core::TryRng for FailsAfter {
     type Error = NoEntropy;
 
     fn try_next_u32(&mut self) -> Result<u32, NoEntropy> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
+        tensorseal_crypto::rand_core::utils::next_word_via_fill(self)
     }
 
     fn try_next_u64(&mut self) -> Result<u64, NoEntropy> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
+        tensorseal_crypto::rand_core::utils::next_word_via_fill(self)
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), NoEntropy> {
