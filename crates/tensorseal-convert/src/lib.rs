@@ -59,6 +59,7 @@ pub mod graph;
 pub mod inspect;
 pub mod joblib;
 pub mod layout;
+pub mod loadable;
 pub mod model;
 pub mod npy;
 pub mod sklearn;
