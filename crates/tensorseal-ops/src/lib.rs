@@ -135,7 +135,8 @@ mod verify;
 pub use actions::{log_verification, quarantine_refused};
 pub use audit_dir::{audit_dir, AuditOptions, AuditReport, AuditSummary, FileAudit, FileStatus};
 pub use audit_log::{
-    append, verify_log, AuditLog, ChainBreak, Event, EventKind, LogSummary, NewEvent,
+    append, verify_log, verify_log_with, AuditLog, ChainBreak, Event, EventKind, LogCheck, LogHead,
+    LogSummary, NewEvent,
 };
 pub use error::OpsError;
 pub use inspection::Inspection;
@@ -146,5 +147,7 @@ pub use sidecar::{
     is_sidecar_path, sidecar_path, sign_file, Sidecar, SignOptions, SignOutcome, SignatureEntry,
     Statement, VerifiedEntry, DETACHED_CONTEXT, SIDECAR_SCHEMA, STATEMENT_SCHEMA,
 };
-pub use util::{now_rfc3339, sha256_hex, tool_version, write_atomic, Operator};
+pub use util::{
+    now_rfc3339, resolve_model_path, sha256_hex, tool_version, write_atomic, Operator,
+};
 pub use verify::{verify_file, Check, RefusalKind, Verifier, VerifyReport};

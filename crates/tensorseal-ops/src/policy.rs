@@ -35,6 +35,8 @@ pub struct PolicyFile {
     pub quarantine_dir: Option<PathBuf>,
     /// Audit log (JSON lines, hash-chained).
     pub audit_log: Option<PathBuf>,
+    /// Signer secret key that signs the audit log's checkpoints.
+    pub audit_log_key: Option<PathBuf>,
 }
 
 /// The effective policy for verification, audit and [`crate::load_verified`].
@@ -58,6 +60,8 @@ pub struct OpsPolicy {
     pub quarantine_dir: Option<PathBuf>,
     /// Where events are logged, if anywhere.
     pub audit_log: Option<PathBuf>,
+    /// Signer secret key file that signs the log's checkpoints, if any.
+    pub audit_log_key: Option<PathBuf>,
 }
 
 impl Default for OpsPolicy {
@@ -72,6 +76,7 @@ impl Default for OpsPolicy {
             rollback_state: None,
             quarantine_dir: None,
             audit_log: None,
+            audit_log_key: None,
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct Overrides {
     pub quarantine_dir: Option<PathBuf>,
     /// `--audit-log FILE`.
     pub audit_log: Option<PathBuf>,
+    /// `--log-key FILE`.
+    pub audit_log_key: Option<PathBuf>,
 }
 
 fn perr(path: &Path, reason: impl Into<String>) -> OpsError {
@@ -144,6 +151,7 @@ impl OpsPolicy {
             rollback_state: file.rollback_state.map(abs),
             quarantine_dir: file.quarantine_dir.map(abs),
             audit_log: file.audit_log.map(abs),
+            audit_log_key: file.audit_log_key.map(abs),
         })
     }
 
@@ -172,6 +180,9 @@ impl OpsPolicy {
         }
         if o.audit_log.is_some() {
             self.audit_log = o.audit_log;
+        }
+        if o.audit_log_key.is_some() {
+            self.audit_log_key = o.audit_log_key;
         }
         self
     }

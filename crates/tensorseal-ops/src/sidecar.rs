@@ -248,6 +248,10 @@ pub fn sign_file(
     key: &SigningKey,
     opts: &SignOptions,
 ) -> Result<SignOutcome, OpsError> {
+    crate::util::resolve_model_path(path).map_err(|reason| OpsError::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let bytes = tensorseal::FileBytes::map(path).map_err(|e| OpsError::Unsupported {
         path: path.to_path_buf(),
         reason: format!("cannot read: {e}"),

@@ -131,3 +131,27 @@ pub(crate) fn file_name(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
 }
+
+/// The one rule for a path a command reads a model from (`verify`, `sign`,
+/// `convert`, `audit`): symbolic links are followed, as every loader
+/// follows them, and the file they name is what is judged; the path must
+/// end at a regular file. A dangling link, a link loop, a directory, a
+/// FIFO, socket or device is refused before anything is opened (opening a
+/// FIFO would block, a device yields endless or changing bytes). Returns
+/// the file the path names.
+pub fn resolve_model_path(path: &Path) -> Result<PathBuf, String> {
+    let meta = std::fs::metadata(path).map_err(|e| match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            format!("symbolic link that does not resolve to a file: {e}")
+        }
+        _ => e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err(if meta.is_dir() {
+            "a directory, not a file".into()
+        } else {
+            "not a regular file (a FIFO, socket or device): never read".into()
+        });
+    }
+    std::fs::canonicalize(path).map_err(|e| e.to_string())
+}

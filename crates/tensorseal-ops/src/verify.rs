@@ -206,22 +206,11 @@ impl Verifier {
     /// Verifies the file at `path` (mapped read-only).
     pub fn verify(&self, path: &Path) -> VerifyReport {
         let mut report = empty_report(path);
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
-                report.check("read", false, "not a regular file");
-                report.refuse(RefusalKind::Unreadable {
-                    reason: "not a regular file".into(),
-                });
-                return report;
-            }
-            Err(e) => {
-                report.check("read", false, e.to_string());
-                report.refuse(RefusalKind::Unreadable {
-                    reason: e.to_string(),
-                });
-                return report;
-            }
+        // Links are followed (the sidecar stays beside the path given).
+        if let Err(reason) = crate::util::resolve_model_path(path) {
+            report.check("read", false, reason.clone());
+            report.refuse(RefusalKind::Unreadable { reason });
+            return report;
         }
         match tensorseal::FileBytes::map(path) {
             Ok(bytes) => {

@@ -103,6 +103,9 @@ pub fn run(a: Args) -> CmdResult {
         recipients,
         vector_seed: None,
     };
+    // The same link rule as verify/sign/audit: follow, refuse non-files.
+    tensorseal_ops::resolve_model_path(&a.input)
+        .map_err(|r| Failure::operational(format!("{}: {r}", a.input.display())))?;
     let pb = crate::ops::spinner_for(&a.input, "converting");
     let converted = convert_file(
         &a.input,
