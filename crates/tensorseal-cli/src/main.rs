@@ -69,6 +69,14 @@ impl Failure {
         }
     }
 
+    /// Could not decide (missing file, bad key, log not writable): exit 2.
+    pub fn operational(message: impl std::fmt::Display) -> Self {
+        Failure {
+            message: message.to_string(),
+            status: 2,
+        }
+    }
+
     /// A failure that was already reported (e.g. in JSON); only the status remains.
     pub fn silent(status: u8) -> Self {
         Failure {
@@ -128,6 +136,11 @@ fn main() -> ExitCode {
         Command::Grant(a) => cmd::grant::run(a),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Log(a) => cmd::log::run(a),
+    };
+    // Every command that logged ends with a signed checkpoint (with a key).
+    let result = match (result, ops::finish_log()) {
+        (r, Ok(())) => r,
+        (_, Err(f)) => Err(f),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,10 @@ pub struct GlobalArgs {
     /// (default: the policy's `audit_log`, else $TENSORSEAL_AUDIT_LOG).
     #[arg(long, global = true, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Signer secret key that signs a checkpoint of the audit log at the end of
+    /// every command that logged (default: the policy's `audit_log_key`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_key: Option<PathBuf>,
     /// Model-security policy file (TOML, see examples/policy.toml); flags override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -48,30 +52,49 @@ pub fn ops_policy(mut o: Overrides) -> Result<OpsPolicy, Failure> {
     if o.audit_log.is_none() {
         o.audit_log = globals().audit_log.clone();
     }
-    OpsPolicy::resolve(policy_file(), o).map_err(Failure::new)
+    if o.audit_log_key.is_none() {
+        o.audit_log_key = globals().log_key.clone();
+    }
+    OpsPolicy::resolve(policy_file(), o).map_err(Failure::operational)
 }
 
-static LOG: OnceLock<Option<AuditLog>> = OnceLock::new();
+static LOG: OnceLock<Result<Option<AuditLog>, String>> = OnceLock::new();
 
 /// The audit log in force: `--audit-log`, else the policy file's, else
-/// $TENSORSEAL_AUDIT_LOG.
-pub fn audit_log() -> Option<&'static AuditLog> {
+/// $TENSORSEAL_AUDIT_LOG; with its checkpoint key (`--log-key`, else the
+/// policy's `audit_log_key`). A key that cannot be read is an error (exit 2).
+pub fn audit_log() -> Result<Option<&'static AuditLog>, Failure> {
     LOG.get_or_init(|| {
-        ops_policy(Overrides::default())
-            .ok()
-            .and_then(|p| p.audit_log)
-            .map(AuditLog::new)
+        let p = ops_policy(Overrides::default()).map_err(|f| f.message)?;
+        let Some(path) = p.audit_log else {
+            return Ok(None);
+        };
+        let mut log = AuditLog::new(path);
+        if let Some(k) = &p.audit_log_key {
+            log = log.with_key(crate::cmd::read_signing_key(k).map_err(|f| f.message)?);
+        }
+        Ok(Some(log))
     })
     .as_ref()
+    .map(Option::as_ref)
+    .map_err(|m| Failure::operational(format!("audit log: {m}")))
 }
 
 /// Appends an event when a log is in force. A log that cannot be written is
-/// an error: the event must not go unrecorded silently.
+/// an error (exit 2): the event must not go unrecorded silently.
 pub fn log_event(ev: NewEvent) -> Result<(), Failure> {
-    match audit_log() {
-        Some(l) => l.append(ev).map(|_| ()).map_err(Failure::new),
+    match audit_log()? {
+        Some(l) => l.append(ev).map(|_| ()).map_err(Failure::operational),
         None => Ok(()),
     }
+}
+
+/// Writes the signed checkpoint when this process logged and has a key.
+pub fn finish_log() -> Result<(), Failure> {
+    if let Some(Ok(Some(l))) = LOG.get() {
+        l.checkpoint().map_err(Failure::operational)?;
+    }
+    Ok(())
 }
 
 /// Whether progress may be drawn (stderr is a terminal and no `--quiet`).

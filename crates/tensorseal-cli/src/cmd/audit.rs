@@ -1,4 +1,7 @@
 //! `tensorseal audit DIR`: verify every model file under a directory (CI gate).
+//!
+//! The rules (what is a model file, how links are followed) are
+//! `tensorseal_ops::audit_dir`'s; the `--help` text below states them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use crate::{CmdResult, Failure};
 
 /// Arguments of `audit`.
 #[derive(clap::Args)]
+#[command(after_long_help = AUDIT_RULES)]
 pub struct Args {
     /// The directory to audit.
     pub dir: PathBuf,
@@ -39,7 +43,39 @@ pub struct Args {
     /// Deepest directory level entered.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_depth: usize,
+    /// Fail when no model file is found (a mistyped DIR) and on every Git
+    /// LFS pointer (models not pulled).
+    #[arg(long)]
+    pub require_models: bool,
 }
+
+const AUDIT_RULES: &str = "\
+Model files: decided from content, never by name alone. Any file from which
+pickle.load, joblib.load, torch.load or numpy.load(allow_pickle=True) could
+import or call anything is one: a pickle read from its first byte, whatever
+follows its STOP; a zlib/gzip/bz2 stream holding one (lz4/xz/lzma streams
+count without being opened); a zip with a NumPy member; any complete pickle,
+PyTorch, NumPy, joblib, safetensors or tensorseal file; and any file named
+with a model extension (.pt .pkl .bin .onnx .h5 .gguf ...). Empty files,
+source code and text no loader would run are not. Git LFS pointers are
+listed as such.
+
+Symbolic links: followed, and the file they name is judged wherever it is
+(under .git/, in the quarantine directory, outside DIR, named *.sig.json):
+a loader opening the link runs the target. Each file is judged once; a path
+with its own sidecar is verified with it (Hugging Face snapshot links into
+blobs/ pass with the sidecar beside the link). Links to directories are
+walked once (cycles end). Dangling links, link loops and links to FIFOs,
+sockets or devices FAIL, as do FIFOs, sockets and devices in the tree:
+nothing is read from them, and what appears there later would be loaded
+unjudged. `verify`, `sign` and `convert` follow the same rule.
+
+Not entered: directory entries named .git and the quarantine directory.
+A *.sig.json file is skipped only when it is a valid sidecar.
+
+Exit status: 0 every model file passed; 1 a model file (or link) was
+refused, or --require-models found none; 2 could not decide (unreadable
+root, bad key or policy, audit log not writable); 64 usage.";
 
 /// Runs `audit`: exit 0 only when every model file passes, 1 otherwise.
 pub fn run(a: Args) -> CmdResult {
@@ -52,7 +88,8 @@ pub fn run(a: Args) -> CmdResult {
         quarantine_dir: a.quarantine.clone(),
         ..Overrides::default()
     })?;
-    let verifier = Verifier::new(&policy).map_err(Failure::new)?;
+    let verifier = Verifier::new(&policy).map_err(Failure::operational)?;
+    let log = crate::ops::audit_log()?.cloned();
     let pb = bar(0, "files");
     pb.set_message(format!("auditing {}", a.dir.display()));
     let progress_bar = pb.clone();
@@ -62,9 +99,11 @@ pub fn run(a: Args) -> CmdResult {
             progress_bar.set_length(total);
             progress_bar.set_position(done);
         })),
+        require_models: a.require_models,
+        log,
         ..AuditOptions::default()
     };
-    let report = audit_dir(&a.dir, &verifier, &opts).map_err(Failure::new)?;
+    let report = audit_dir(&a.dir, &verifier, &opts).map_err(Failure::operational)?;
     pb.finish_and_clear();
     if a.json {
         let mut v = serde_json::to_value(&report).map_err(Failure::new)?;
@@ -84,21 +123,28 @@ pub fn run(a: Args) -> CmdResult {
             let tag = match f.status {
                 FileStatus::Pass => "PASS",
                 FileStatus::Fail => "FAIL",
+                FileStatus::Skipped if f.format == tensorseal_ops::audit_dir::LFS_FORMAT => "LFS ",
                 FileStatus::Skipped => {
                     continue;
                 }
             };
-            let mut line = format!("{tag}  {:<12} {}", f.format, f.path.display());
+            let mut line = format!("{tag}  {:<12} {}", f.format, shown(&f.path));
+            if let Some(t) = &f.target {
+                line.push_str(&format!(" -> {}", shown(t)));
+            }
             if !f.reason.is_empty() {
-                line.push_str(&format!(": {}", f.reason));
+                line.push_str(&format!(": {}", escaped(&f.reason)));
             }
             if let Some(q) = &f.quarantined_to {
                 line.push_str(&format!(" (quarantined to {})", q.display()));
             }
             println!("{line}");
             for w in &f.warnings {
-                println!("      warning: {w}");
+                println!("      warning: {}", escaped(w));
             }
+        }
+        for n in &report.notes {
+            println!("NOTE  {}", escaped(n));
         }
         let s = &report.summary;
         println!(
@@ -116,4 +162,29 @@ pub fn run(a: Args) -> CmdResult {
     } else {
         Err(Failure::silent(1))
     }
+}
+
+/// A path as one unambiguous line: control characters, quotes and
+/// backslashes escaped (a file name cannot forge report lines).
+fn shown(p: &std::path::Path) -> String {
+    let s = p.to_string_lossy();
+    if s.chars().any(|c| c.is_control() || c == '"' || c == '\\')
+        || matches!(s, std::borrow::Cow::Owned(_))
+    {
+        format!("{:?}", p.as_os_str())
+    } else {
+        s.into_owned()
+    }
+}
+
+fn escaped(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -138,8 +138,9 @@ pub fn verify(
     let pb = spinner_for(file, "verifying");
     let report = verifier.verify(file);
     pb.finish_and_clear();
-    if let Some(log) = crate::ops::audit_log() {
-        tensorseal_ops::log_verification(log, &report, EventKind::Verify).map_err(Failure::new)?;
+    if let Some(log) = crate::ops::audit_log()? {
+        tensorseal_ops::log_verification(log, &report, EventKind::Verify)
+            .map_err(Failure::operational)?;
     }
     let mut quarantined = None;
     let mut quarantine_error = None;
@@ -149,10 +150,13 @@ pub fn verify(
             match quarantine_refused(
                 &report,
                 dir,
-                crate::ops::audit_log(),
+                crate::ops::audit_log()?,
                 &QuarantineOptions::default(),
             ) {
                 Ok(q) => quarantined = Some(q),
+                Err(e @ tensorseal_ops::OpsError::Log { .. }) => {
+                    return Err(Failure::operational(e))
+                }
                 Err(e) => quarantine_error = Some(e.to_string()),
             }
         }
