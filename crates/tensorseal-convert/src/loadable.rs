@@ -189,7 +189,10 @@ impl<'a> M<'a> {
 }
 
 fn trimmed(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
     let end = s
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
@@ -201,15 +204,17 @@ fn trimmed(s: &[u8]) -> &[u8] {
 /// underscores, an `L` suffix).
 fn int_like(s: &[u8]) -> bool {
     let t = trimmed(s);
-    let t = t.strip_prefix(b"-").or_else(|| t.strip_prefix(b"+")).unwrap_or(t);
+    let t = t
+        .strip_prefix(b"-")
+        .or_else(|| t.strip_prefix(b"+"))
+        .unwrap_or(t);
     !t.is_empty() && t.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 fn float_like(s: &[u8]) -> bool {
     let t = trimmed(s);
     !t.is_empty()
-        && t
-            .iter()
+        && t.iter()
             .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(b))
 }
 
@@ -274,7 +279,9 @@ fn global(m: &mut M<'_>, at: usize) -> Result<String, Scan> {
     if !is_dotted_identifier(module) {
         return Err(m.fail(
             at,
-            format!("module name {module:?} is not a dotted Python identifier: nothing can be imported"),
+            format!(
+                "module name {module:?} is not a dotted Python identifier: nothing can be imported"
+            ),
         ));
     }
     Ok(format!("{module}.{}", String::from_utf8_lossy(name)))
@@ -333,9 +340,7 @@ fn step(m: &mut M<'_>) -> Step {
         b'S' => {
             let l = m.line(at)?;
             let l = trimmed(l);
-            let quoted = l.len() >= 2
-                && l[0] == l[l.len() - 1]
-                && (l[0] == b'\'' || l[0] == b'"');
+            let quoted = l.len() >= 2 && l[0] == l[l.len() - 1] && (l[0] == b'\'' || l[0] == b'"');
             if !quoted {
                 return Err(m.fail(at, "STRING argument is not quoted"));
             }
@@ -573,10 +578,8 @@ pub fn judge(data: &[u8]) -> Judgement {
                 s => model(format!("{} stream: {}", codec.name(), describe(&s))),
             },
         },
-        Format::Zip => zip_judgement(data).map_or_else(
-            || not("zip archive without a NumPy member".into()),
-            model,
-        ),
+        Format::Zip => zip_judgement(data)
+            .map_or_else(|| not("zip archive without a NumPy member".into()), model),
         Format::SevenZip => not("7z archive: no pickle loader opens it".into()),
         _ => match scan(data) {
             Scan::NotPickle { offset, reason } => {

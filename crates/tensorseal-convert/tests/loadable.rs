@@ -30,7 +30,12 @@ fn protocol0_pickle_followed_by_a_byte_is_a_model_file() {
     assert!(is_model(&d));
     let mut d = DATA_P0.to_vec();
     d.extend_from_slice(b"\n\n trailing text");
-    assert_eq!(scan(&d), Scan::Data { stop: DATA_P0.len() - 1 });
+    assert_eq!(
+        scan(&d),
+        Scan::Data {
+            stop: DATA_P0.len() - 1
+        }
+    );
     assert!(is_model(&d));
 }
 
@@ -74,7 +79,8 @@ fn empty_files_and_lfs_pointers_are_not_model_files() {
 #[test]
 fn stack_global_with_an_identifier_imports() {
     // pickle.dumps(os.system, protocol=4) names it through STACK_GLOBAL.
-    let p4 = b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94.";
+    let p4 =
+        b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94.";
     assert_eq!(
         scan(p4),
         Scan::Imports {
@@ -89,7 +95,14 @@ fn stack_global_with_an_identifier_imports() {
 
 #[test]
 fn underflow_and_unknown_protocols_are_not_pickles() {
-    for d in [&b"R"[..], b"\x80\x06N.", b"N0.", b"(t0R", b"a", b"\x80\x02\x00"] {
+    for d in [
+        &b"R"[..],
+        b"\x80\x06N.",
+        b"N0.",
+        b"(t0R",
+        b"a",
+        b"\x80\x02\x00",
+    ] {
         assert!(!scan(d).is_pickle(), "{d:?}: {:?}", scan(d));
     }
     // Truncated before STOP, nothing imported: a loader fails, runs nothing.

@@ -318,8 +318,12 @@ fn walk(
                 let meta = match std::fs::symlink_metadata(&p) {
                     Ok(m) => m,
                     Err(e) => {
-                        w.out
-                            .push(entry(r, FileStatus::Fail, false, format!("cannot stat: {e}")));
+                        w.out.push(entry(
+                            r,
+                            FileStatus::Fail,
+                            false,
+                            format!("cannot stat: {e}"),
+                        ));
                         continue;
                     }
                 };
@@ -329,7 +333,8 @@ fn walk(
                         continue;
                     }
                     let Ok(c) = std::fs::canonicalize(&p) else {
-                        w.out.push(entry(r, FileStatus::Fail, false, "cannot resolve"));
+                        w.out
+                            .push(entry(r, FileStatus::Fail, false, "cannot resolve"));
                         continue;
                     };
                     if Some(c.as_path()) == quarantine_canon || !visited.insert(c) {
@@ -425,7 +430,9 @@ fn walk(
             fa.reason = format!("deeper than {} levels: not audited", opts.max_depth);
         } else {
             visited.insert(c);
-            fa.reason = "symbolic link to a directory: followed, its files are listed under this path".into();
+            fa.reason =
+                "symbolic link to a directory: followed, its files are listed under this path"
+                    .into();
             stack.push((p, r, depth + 1, true));
         }
         w.out.push(fa);
@@ -622,7 +629,12 @@ fn judge_group(
             return Ok(members
                 .iter()
                 .map(|f| {
-                    let mut e = mk(f, FileStatus::Skipped, false, format!("not a model file: {why}"));
+                    let mut e = mk(
+                        f,
+                        FileStatus::Skipped,
+                        false,
+                        format!("not a model file: {why}"),
+                    );
                     e.format = format.as_str().into();
                     e
                 })
@@ -633,9 +645,15 @@ fn judge_group(
                 .iter()
                 .map(|f| {
                     let (status, reason) = if opts.require_models {
-                        (FileStatus::Fail, "Git LFS pointer, not pulled (--require-models)")
+                        (
+                            FileStatus::Fail,
+                            "Git LFS pointer, not pulled (--require-models)",
+                        )
                     } else {
-                        (FileStatus::Skipped, "Git LFS pointer, not pulled: not a model file yet")
+                        (
+                            FileStatus::Skipped,
+                            "Git LFS pointer, not pulled: not a model file yet",
+                        )
                     };
                     let mut e = mk(f, status, false, reason.into());
                     e.format = LFS_FORMAT.into();

@@ -195,7 +195,10 @@ impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
             .field("path", &self.path)
-            .field("checkpoint_key", &self.key.as_ref().map(|k| k.fingerprint()))
+            .field(
+                "checkpoint_key",
+                &self.key.as_ref().map(|k| k.fingerprint()),
+            )
             .finish()
     }
 }
@@ -255,11 +258,12 @@ impl AuditLog {
         }
         let ev = NewEvent::new(EventKind::Checkpoint, "signed")
             .reason("covers this line and every line before it");
-        append_inner(&self.path, ev, Some(key)).map_err(|e| {
-            self.dirty.store(true, Ordering::SeqCst);
-            e
-        })
-        .map(Some)
+        append_inner(&self.path, ev, Some(key))
+            .map_err(|e| {
+                self.dirty.store(true, Ordering::SeqCst);
+                e
+            })
+            .map(Some)
     }
 }
 
@@ -306,7 +310,10 @@ fn last_line(path: &Path, f: &mut File) -> Result<Option<Vec<u8>>, OpsError> {
 /// Every failure is an [`OpsError::Log`].
 pub fn append(path: &Path, ev: NewEvent) -> Result<Event, OpsError> {
     if ev.kind == Some(EventKind::Checkpoint) {
-        return Err(lerr(path, "checkpoints are written by AuditLog::checkpoint"));
+        return Err(lerr(
+            path,
+            "checkpoints are written by AuditLog::checkpoint",
+        ));
     }
     append_inner(path, ev, None)
 }
@@ -449,7 +456,10 @@ fn check_checkpoint(ev: &Event, trust: &TrustStore, n: u64) -> Result<(), ChainB
         .and_then(Fingerprint::from_hex)
         .ok_or_else(|| brk(n, "checkpoint without a valid signer fingerprint"))?;
     let key = trust.get(&signer).ok_or_else(|| {
-        brk(n, format!("checkpoint signed by {signer}, which is not a trusted key"))
+        brk(
+            n,
+            format!("checkpoint signed by {signer}, which is not a trusted key"),
+        )
     })?;
     let sig = ev
         .signature
@@ -458,7 +468,12 @@ fn check_checkpoint(ev: &Event, trust: &TrustStore, n: u64) -> Result<(), ChainB
         .and_then(|b| Signature::from_bytes(&b).ok())
         .ok_or_else(|| brk(n, "checkpoint without a well-formed signature"))?;
     key.verify(ev.hash.as_bytes(), CHECKPOINT_CONTEXT, &sig)
-        .map_err(|_| brk(n, "checkpoint signature does not verify (the log was rewritten)"))
+        .map_err(|_| {
+            brk(
+                n,
+                "checkpoint signature does not verify (the log was rewritten)",
+            )
+        })
 }
 
 /// [`verify_log_with`] over bytes.
@@ -478,8 +493,8 @@ pub fn verify_log_bytes_with(bytes: &[u8], check: &LogCheck<'_>) -> Result<LogSu
     };
     for line in body.split(|&b| b == b'\n').filter(|_| !bytes.is_empty()) {
         n += 1;
-        let ev: Event = serde_json::from_slice(line)
-            .map_err(|e| brk(n, format!("not a valid event: {e}")))?;
+        let ev: Event =
+            serde_json::from_slice(line).map_err(|e| brk(n, format!("not a valid event: {e}")))?;
         if ev.seq != n {
             return Err(brk(
                 n,
@@ -490,7 +505,10 @@ pub fn verify_log_bytes_with(bytes: &[u8], check: &LogCheck<'_>) -> Result<LogSu
             ));
         }
         if ev.hash != ev.compute_hash() {
-            return Err(brk(n, "hash does not match the line's content (the line was edited)"));
+            return Err(brk(
+                n,
+                "hash does not match the line's content (the line was edited)",
+            ));
         }
         if ev.prev != prev {
             return Err(brk(

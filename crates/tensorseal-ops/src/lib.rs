@@ -147,7 +147,5 @@ pub use sidecar::{
     is_sidecar_path, sidecar_path, sign_file, Sidecar, SignOptions, SignOutcome, SignatureEntry,
     Statement, VerifiedEntry, DETACHED_CONTEXT, SIDECAR_SCHEMA, STATEMENT_SCHEMA,
 };
-pub use util::{
-    now_rfc3339, resolve_model_path, sha256_hex, tool_version, write_atomic, Operator,
-};
+pub use util::{now_rfc3339, resolve_model_path, sha256_hex, tool_version, write_atomic, Operator};
 pub use verify::{verify_file, Check, RefusalKind, Verifier, VerifyReport};
