@@ -108,14 +108,16 @@
 //!
 //! See [`audit_log`]: one compact JSON object per line with `seq`, `time`,
 //! `actor`, `event`, `file`, `sha256`, `outcome`, `reason`, `tool`, `prev`,
-//! `hash`; `hash` = SHA-256 of the line with `hash` empty, `prev` = the
-//! previous line's `hash`.
+//! `hash` (checkpoints add `signer` and `signature`); `hash` = SHA-256 of
+//! the line with `hash` empty and no `signature`, `prev` = the previous
+//! line's `hash`. Signed checkpoints, head files and what the log does and
+//! does not protect against are described there.
 //!
 //! # Policy file
 //!
 //! See [`PolicyFile`] and `examples/policy.toml`: `trusted_keys`,
 //! `threshold`, `allow_unsigned`, `allow_unknown_globals`, `size_warning_mb`,
-//! `rollback_state`, `quarantine_dir`, `audit_log`.
+//! `rollback_state`, `quarantine_dir`, `audit_log`, `audit_log_key`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
