@@ -259,10 +259,7 @@ impl AuditLog {
         let ev = NewEvent::new(EventKind::Checkpoint, "signed")
             .reason("covers this line and every line before it");
         append_inner(&self.path, ev, Some(key))
-            .map_err(|e| {
-                self.dirty.store(true, Ordering::SeqCst);
-                e
-            })
+            .inspect_err(|_| self.dirty.store(true, Ordering::SeqCst))
             .map(Some)
     }
 }
