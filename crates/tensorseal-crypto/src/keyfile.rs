@@ -32,7 +32,6 @@
 //!   [`crate::passphrase::unprotect_secret_key`] and parse the result.
 
 use core::fmt;
-use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -624,44 +623,25 @@ impl fmt::Display for RecipientPublicKey {
 // ---------------------------------------------------------------------------
 // Writing key files.
 
+/// Writes a key file that must not exist yet, atomically (a crash leaves no
+/// half-written key): secret keys `0600`, public keys as the umask allows.
 fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
-    let io_err = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    use tensorseal_fs::Mode;
+    let written = if secret {
+        tensorseal_fs::write_secret(path, text.as_bytes(), Mode::New)
+    } else {
+        tensorseal_fs::write_atomic(path, text.as_bytes(), Mode::New)
     };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(if secret { 0o600 } else { 0o644 });
-    }
-    let mut file = opts.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
+    written.map_err(|e| {
+        if e.is_exists() {
             Error::FileExists(path.to_path_buf())
         } else {
-            io_err(e)
+            Error::Io {
+                path: e.path().to_path_buf(),
+                source: e.into_source(),
+            }
         }
-    })?;
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(io_err(e));
-    }
-    #[cfg(unix)]
-    {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err)?;
-    }
-    Ok(())
+    })
 }
 
 /// Writes a secret key file: refuses to overwrite, mode 0600 on unix, fsynced.

@@ -301,6 +301,13 @@ pub fn sign_file(
     };
 
     let sc_path = sidecar_path(path);
+    // A sidecar path linked to the model would make the signature replace it.
+    if tensorseal_fs::same_file(path, &sc_path).unwrap_or(false) {
+        return Err(sc_err(
+            &sc_path,
+            "is the signed file itself (a link to it); refusing to write over it",
+        ));
+    }
     let mut sidecar = match std::fs::symlink_metadata(&sc_path) {
         Ok(_) => {
             let existing = Sidecar::read(&sc_path)?;

@@ -1,7 +1,6 @@
 //! Small helpers: hex, time stamps, operator identity, atomic writes.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -105,24 +104,18 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), OpsError> {
 
 /// Writes `bytes` to `dest` atomically: a temporary file in the same
 /// directory, fsync, rename over `dest` (or refuse when it exists and
-/// `overwrite` is false), fsync of the directory.
+/// `overwrite` is false), fsync of the directory. A replaced file keeps its
+/// permissions; a new one gets the umask's (tensorseal-fs).
 pub fn write_atomic(dest: &Path, bytes: &[u8], overwrite: bool) -> Result<(), OpsError> {
-    let dir = parent_dir(dest);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tensorseal-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| OpsError::io(&dir, "create temporary file", e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| OpsError::io(tmp.path(), "write temporary file", e))?;
-    let res = if overwrite {
-        tmp.persist(dest)
+    let mode = if overwrite {
+        tensorseal_fs::Mode::Replace
     } else {
-        tmp.persist_noclobber(dest)
+        tensorseal_fs::Mode::New
     };
-    res.map_err(|e| OpsError::io(dest, "rename into place", e.error))?;
-    sync_dir(&dir)
+    tensorseal_fs::write_atomic(dest, bytes, mode).map_err(|e| {
+        let (path, op) = (e.path().to_path_buf(), e.op());
+        OpsError::io(&path, op, e.into_source())
+    })
 }
 
 /// The file name of `path` as a string (lossy), or the whole path.

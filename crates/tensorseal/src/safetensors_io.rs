@@ -1,7 +1,6 @@
 //! Import from and export to `.safetensors`.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView as StView};
@@ -10,7 +9,8 @@ use tensorseal_format::{Dtype, Manifest, MetaValue, ModelInfo, Source};
 use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::reader::{sha256, Model};
-use crate::writer::{commit, WriteOptions, Writer};
+use crate::writer::{fs_error, WriteOptions, Writer};
+use tensorseal_fs::{AtomicFile, Mode};
 
 /// Converts a `.safetensors` file into a container at `dest`. Tensors keep their
 /// names, dtypes, shapes and bytes; `__metadata__` entries become string metadata;
@@ -92,19 +92,11 @@ pub fn export_safetensors(model: &Model, dest: &Path, overwrite: bool) -> Result
         .iter()
         .map(|(k, v)| (k.clone(), meta_text(v)))
         .collect();
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tensorseal-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, "create temporary file", e))?;
+    let mode = if overwrite { Mode::Replace } else { Mode::New };
+    let tmp = AtomicFile::create(dest, mode).map_err(fs_error)?;
     safetensors::serialize_to_file(views, (!meta.is_empty()).then_some(meta), tmp.path())
         .map_err(|e| Error::at(dest, ErrorKind::Safetensors(e.to_string())))?;
-    let file = File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), "reopen", e))?;
-    commit(file, tmp, dest, overwrite)
+    tmp.commit().map_err(fs_error)
 }
 
 /// Renders a metadata value as the text safetensors' string-only metadata can hold.

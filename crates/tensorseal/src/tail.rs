@@ -5,7 +5,7 @@
 //! atomically (temporary file, fsync, rename, directory fsync).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use tensorseal_crypto::{RecipientPublicKey, RecipientSecretKey, SigningKey};
@@ -15,7 +15,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::policy::Policy;
 use crate::reader::{Model, OpenOptions};
 use crate::seal;
-use crate::writer::commit;
+use crate::writer::fs_error;
+use tensorseal_fs::{AtomicFile, Mode};
 
 /// Adds `key`'s signature to the container at `path`.
 ///
@@ -148,19 +149,8 @@ pub fn grant_file(
 fn rewrite_tail(model: &Model, dest: &Path, sigs: &[u8], rec: &[u8]) -> Result<()> {
     let old = model.footer();
     let keep = (old.manifest_offset + old.manifest_len) as usize;
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tensorseal-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, "create temporary file", e))?;
-    let mut file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| Error::io(tmp.path(), "clone handle", e))?;
+    // Rewriting in place keeps the file's permissions (tensorseal-fs).
+    let mut file = AtomicFile::create(dest, Mode::Replace).map_err(fs_error)?;
     let mut h = Sha256::new();
     h.update(sigs);
     h.update(rec);
@@ -175,6 +165,6 @@ fn rewrite_tail(model: &Model, dest: &Path, sigs: &[u8], rec: &[u8]) -> Result<(
         .and_then(|_| file.write_all(sigs))
         .and_then(|()| file.write_all(rec))
         .and_then(|()| file.write_all(&footer.encode()))
-        .map_err(|e| Error::io(tmp.path(), "write", e))?;
-    commit(file, tmp, dest, true)
+        .map_err(|e| Error::io(file.path(), "write", e))?;
+    file.commit().map_err(fs_error)
 }

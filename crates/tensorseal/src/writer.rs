@@ -2,9 +2,8 @@
 //! and the file appears at its destination only when complete (atomic commit).
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +18,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::{seal, writeback};
+use tensorseal_fs::{AtomicFile, Mode};
 
 /// Bytes hashed and written per step by [`Writer::add`]: large enough to amortise
 /// a thread hand-off, small enough to stay in cache between hashing and copying.
@@ -109,9 +109,7 @@ struct OpenSlice {
 /// # Ok::<(), tensorseal::Error>(())
 /// ```
 pub struct Writer {
-    dest: PathBuf,
-    tmp: tempfile::NamedTempFile,
-    out: BufWriter<File>,
+    out: BufWriter<AtomicFile>,
     pos: u64,
     info: ModelInfo,
     options: WriteOptions,
@@ -139,24 +137,17 @@ impl Writer {
         if !options.overwrite && dest.exists() {
             return Err(Error::at(&dest, ErrorKind::Exists));
         }
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+        let mode = if options.overwrite {
+            Mode::Replace
+        } else {
+            Mode::New
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".tensorseal-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, "create temporary file", e))?;
-        let file = tmp
-            .as_file()
-            .try_clone()
-            .map_err(|e| Error::io(tmp.path(), "clone handle", e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let tmp = AtomicFile::create(&dest, mode).map_err(fs_error)?;
+        let mut out = BufWriter::with_capacity(1 << 20, tmp);
         let mut head = vec![0u8; DATA_OFFSET as usize];
         head[..PREAMBLE_LEN as usize].copy_from_slice(&Preamble::CURRENT.encode());
         out.write_all(&head)
-            .map_err(|e| Error::io(tmp.path(), "write", e))?;
+            .map_err(|e| Error::io(out.get_ref().path(), "write", e))?;
         if info.producer.tool.is_empty() {
             info.producer = Producer {
                 tool: "tensorseal".into(),
@@ -185,8 +176,6 @@ impl Writer {
         Ok(Writer {
             seal,
             rng,
-            dest,
-            tmp,
             out,
             pos: DATA_OFFSET,
             info,
@@ -439,7 +428,7 @@ impl Writer {
                 }
                 self.out
                     .write_all(&seal.buf)
-                    .map_err(|e| Error::io(self.tmp.path(), "write", e))?;
+                    .map_err(|e| Error::io(self.out.get_ref().path(), "write", e))?;
                 seal.buf.zeroize();
                 (
                     h.finalize().into(),
@@ -476,7 +465,7 @@ impl Writer {
             _ => self
                 .out
                 .write_all(bytes)
-                .map_err(|e| Error::io(self.tmp.path(), "write", e))?,
+                .map_err(|e| Error::io(self.out.get_ref().path(), "write", e))?,
         }
         self.pos += bytes.len() as u64;
         if self.pos - self.writeback_from >= WRITEBACK_STEP {
@@ -492,8 +481,8 @@ impl Writer {
     fn start_writeback(&mut self) -> Result<()> {
         self.out
             .flush()
-            .map_err(|e| Error::io(self.tmp.path(), "write", e))?;
-        writeback::start(self.out.get_ref(), self.writeback_from);
+            .map_err(|e| Error::io(self.out.get_ref().path(), "write", e))?;
+        writeback::start(self.out.get_ref().as_file(), self.writeback_from);
         self.writeback_from = self.pos;
         Ok(())
     }
@@ -571,55 +560,24 @@ impl Writer {
         self.write(&sig_bytes)?;
         self.write(&rec_bytes)?;
         self.write(&footer.encode())?;
-        let Writer {
-            dest,
-            tmp,
-            out,
-            options,
-            ..
-        } = self;
-        let file = out
+        let tmp_path = self.out.get_ref().path().to_path_buf();
+        let file = self
+            .out
             .into_inner()
-            .map_err(|e| Error::io(tmp.path(), "write", e.into_error()))?;
-        commit(file, tmp, &dest, options.overwrite)?;
+            .map_err(|e| Error::io(&tmp_path, "write", e.into_error()))?;
+        file.commit().map_err(fs_error)?;
         Ok(decoded)
     }
 }
 
-/// Syncs `file`, renames `tmp` to `dest` and syncs the directory, so that after a
-/// crash `dest` holds either its old content or the complete new file.
-pub(crate) fn commit(
-    file: File,
-    tmp: tempfile::NamedTempFile,
-    dest: &Path,
-    overwrite: bool,
-) -> Result<()> {
-    file.sync_all()
-        .map_err(|e| Error::io(tmp.path(), "fsync", e))?;
-    drop(file);
-    let persisted = if overwrite {
-        tmp.persist(dest)
-    } else {
-        tmp.persist_noclobber(dest)
-    };
-    persisted.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::at(dest, ErrorKind::Exists)
-        } else {
-            Error::io(dest, "rename into place", e.error)
-        }
-    })?;
-    sync_parent(dest)
-}
-
-fn sync_parent(dest: &Path) -> Result<()> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "fsync directory", e))
+/// The facade's error for a failed step of an atomic write; a destination
+/// that must be new but exists is [`ErrorKind::Exists`].
+pub(crate) fn fs_error(e: tensorseal_fs::Error) -> Error {
+    if e.is_exists() {
+        return Error::at(e.path(), ErrorKind::Exists);
+    }
+    let (path, op) = (e.path().to_path_buf(), e.op());
+    Error::io(&path, op, e.into_source())
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
