@@ -1,11 +1,13 @@
 //! `tensorseal`: convert, inspect, verify and export sealed model containers.
 #![forbid(unsafe_code)]
 
+// First, so its `say!` and `tell!` macros are in scope everywhere.
+#[macro_use]
+mod report;
 mod cmd;
 mod meta;
 mod ops;
 mod passphrase;
-mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,15 @@ impl Failure {
         }
     }
 
+    /// A usage error (exit status 64): the command line asks for something
+    /// that cannot be done, e.g. an output that is the input itself.
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Failure {
+            message: message.to_string(),
+            status: EXIT_USAGE,
+        }
+    }
+
     /// Could not decide (missing file, bad key, log not writable): exit 2.
     pub fn operational(message: impl std::fmt::Display) -> Self {
         Failure {
@@ -118,9 +129,15 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let status = if e.use_stderr() { EXIT_USAGE } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(status);
+            if !e.use_stderr() {
+                // --help and --version: our own text.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // Usage errors quote the arguments given, which may hold controls.
+            let text = e.render().to_string();
+            eprint_raw(&report::escape_keep_newlines(&text));
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     ops::init(cli.globals.clone());
@@ -146,11 +163,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
-                eprintln!("tensorseal: error: {}", one_line(&f.message));
+                // Escaped before collapsing whitespace, so a `\r` in a file
+                // name shows as `\r`, not as a space.
+                tell!(
+                    "tensorseal: error: {}",
+                    one_line(&report::escape(&f.message))
+                );
             }
             ExitCode::from(f.status)
         }
     }
+}
+
+/// Writes already-escaped text to stderr as is.
+fn eprint_raw(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 fn one_line(s: &str) -> String {

@@ -134,7 +134,7 @@ pub fn spinner_for(path: &Path, msg: &str) -> ProgressBar {
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
         pb.set_style(style);
     }
-    pb.set_message(format!("{msg} {}", path.display()));
+    pb.set_message(crate::report::escape(&format!("{msg} {}", path.display())).into_owned());
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
 }

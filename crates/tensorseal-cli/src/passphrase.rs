@@ -32,7 +32,7 @@ fn interactive() -> bool {
 }
 
 fn prompt(text: &str) -> Result<Zeroizing<String>, Failure> {
-    rpassword::prompt_password(text)
+    rpassword::prompt_password(crate::report::escape(text))
         .map(Zeroizing::new)
         .map_err(|e| Failure::new(format!("cannot read a passphrase from the terminal: {e}")))
 }
@@ -54,7 +54,7 @@ pub fn unlock(path: &Path, text: &str) -> Result<Zeroizing<String>, Failure> {
         let pass = prompt(&format!("Passphrase for {}: ", path.display()))?;
         match unprotect_secret_key(text, pass.as_bytes()) {
             Err(CryptoError::WrongPassphrase) if attempt < ATTEMPTS => {
-                eprintln!("wrong passphrase, try again");
+                tell!("wrong passphrase, try again");
                 attempt += 1;
             }
             r => return r.map_err(fail),

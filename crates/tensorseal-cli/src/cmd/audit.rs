@@ -91,7 +91,7 @@ pub fn run(a: Args) -> CmdResult {
     let verifier = Verifier::new(&policy).map_err(Failure::operational)?;
     let log = crate::ops::audit_log()?.cloned();
     let pb = bar(0, "files");
-    pb.set_message(format!("auditing {}", a.dir.display()));
+    pb.set_message(crate::report::escape(&format!("auditing {}", a.dir.display())).into_owned());
     let progress_bar = pb.clone();
     let opts = AuditOptions {
         max_depth: a.max_depth,
@@ -138,16 +138,16 @@ pub fn run(a: Args) -> CmdResult {
             if let Some(q) = &f.quarantined_to {
                 line.push_str(&format!(" (quarantined to {})", q.display()));
             }
-            println!("{line}");
+            say!("{line}");
             for w in &f.warnings {
-                println!("      warning: {}", escaped(w));
+                say!("      warning: {}", escaped(w));
             }
         }
         for n in &report.notes {
-            println!("NOTE  {}", escaped(n));
+            say!("NOTE  {}", escaped(n));
         }
         let s = &report.summary;
-        println!(
+        say!(
             "{}: {} model file(s): {} passed, {} failed; {} other file(s) skipped, {} quarantined",
             if report.pass { "PASS" } else { "FAIL" },
             s.model_files,
@@ -177,14 +177,7 @@ fn shown(p: &std::path::Path) -> String {
     }
 }
 
+/// The CLI's one escaping function (the whole line is escaped again by `say!`).
 fn escaped(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::report::escape(s).into_owned()
 }

@@ -71,6 +71,8 @@ fn sorted<V>(mut v: Vec<(String, V)>, what: &str) -> Result<Vec<(String, V)>, Fa
 
 /// Runs `convert`.
 pub fn run(a: Args) -> CmdResult {
+    super::refuse_same_file(&a.input, &a.output, "-o")?;
+    super::refuse_side_outputs(&a.input, None)?;
     let model_id = a.model_id.clone().unwrap_or_else(|| {
         a.input
             .file_stem()
@@ -139,7 +141,7 @@ pub fn run(a: Args) -> CmdResult {
     } else {
         format!(", encrypted to {} recipient(s)", a.to.len())
     };
-    println!(
+    say!(
         "wrote {}: {} tensors, {} bytes of tensor data, {} slices ({signed}{encrypted})",
         a.output.display(),
         m.tensors.len(),

@@ -39,7 +39,8 @@ struct Steps(u32);
 impl Steps {
     fn next(&mut self, what: &str) {
         self.0 += 1;
-        println!("\n[{}] {what}", self.0);
+        say!();
+        say!("[{}] {what}", self.0);
     }
 }
 
@@ -61,7 +62,7 @@ pub fn run(a: Args) -> CmdResult {
             .iter()
             .map(|g| format!("{}.{} ({})", g.module, g.name, g.class))
             .collect();
-        println!(
+        say!(
             "    {name:<18} {} {}: {}",
             r.format,
             r.verdict.as_str(),
@@ -82,7 +83,7 @@ pub fn run(a: Args) -> CmdResult {
     };
     let m = convert_file(&src, &sealed, info, options, &ConvertOptions::default())
         .map_err(Failure::new)?;
-    println!(
+    say!(
         "    wrote {} ({} tensors, {} slices)",
         sealed.display(),
         m.tensors.len(),
@@ -93,7 +94,7 @@ pub fn run(a: Args) -> CmdResult {
     let model = Model::open(&sealed, &Policy::allow_unsigned())?;
     for t in model.tensors() {
         let t = t?;
-        println!(
+        say!(
             "    {:<9} {:<4} {:<7} offset {:>5} (64-aligned: {})  sha256:{}…",
             t.name(),
             t.dtype(),
@@ -115,13 +116,13 @@ pub fn run(a: Args) -> CmdResult {
     let tampered = dir.join("mlp-tampered.tseal");
     write(&tampered, &bytes)?;
     match Model::open(&tampered, &Policy::allow_unsigned()) {
-        Err(e) => println!("    refused, as it must be: {e}"),
+        Err(e) => say!("    refused, as it must be: {e}"),
         Ok(_) => return Err(Failure::new("a tampered file opened: this is a bug")),
     }
 
     steps.next("Open without --allow-unsigned");
     match Model::open(&sealed, &Policy::require_signature()) {
-        Err(e) => println!("    refused, as it must be: {e}"),
+        Err(e) => say!("    refused, as it must be: {e}"),
         Ok(_) => {
             return Err(Failure::new(
                 "an unsigned file opened under a signature policy: this is a bug",
@@ -149,8 +150,8 @@ pub fn run(a: Args) -> CmdResult {
         write_secret_key_file(&k, &secret).map_err(Failure::new)?;
         write_public_key_file(&p, &public).map_err(Failure::new)?;
     }
-    println!("    signer    {}", signer.fingerprint());
-    println!("    recipient {}", recipient.fingerprint());
+    say!("    signer    {}", signer.fingerprint());
+    say!("    recipient {}", recipient.fingerprint());
     let mut store = TrustStore::new();
     store.add(signer.verifying_key().clone());
     let trusted = Policy::require_signature().trust(store);
@@ -170,7 +171,7 @@ pub fn run(a: Args) -> CmdResult {
     };
     let m = convert_file(&src, &sealed2, info, options, &ConvertOptions::default())
         .map_err(Failure::new)?;
-    println!(
+    say!(
         "    wrote {} ({} encrypted slices, ciphertext at the plaintext offsets)",
         sealed2.display(),
         m.slices.len()
@@ -178,12 +179,12 @@ pub fn run(a: Args) -> CmdResult {
 
     steps.next("Verify it with the trusted signer's public key only (no decryption key)");
     let keyless = Model::open(&sealed2, &trusted)?;
-    println!(
+    say!(
         "    OK: signature by a trusted signer, {} slice digests over ciphertext and tags verified",
         keyless.manifest().slices.len()
     );
     match keyless.tensor("0.weight") {
-        Err(e) => println!("    reading a tensor without a key is refused: {e}"),
+        Err(e) => say!("    reading a tensor without a key is refused: {e}"),
         Ok(_) => {
             return Err(Failure::new(
                 "an encrypted tensor was read without a key: this is a bug",
@@ -205,7 +206,7 @@ pub fn run(a: Args) -> CmdResult {
             "decrypted weights give another output: this is a bug",
         ));
     }
-    println!("    same output as the plaintext model");
+    say!("    same output as the plaintext model");
 
     steps.next("Refusals: a wrong key, an untrusted signer, a flipped byte");
     let stranger = RecipientSecretKey::generate_os().map_err(Failure::new)?;
@@ -234,14 +235,15 @@ pub fn run(a: Args) -> CmdResult {
         "flipped ciphertext byte",
         Model::open_with(&tampered2, &trusted, OpenOptions::new().identity(recipient)),
     )?;
-    println!("\ndemo complete: convert, verify, zero-copy load and inference, tamper detection, signing, encryption");
+    say!();
+    say!("demo complete: convert, verify, zero-copy load and inference, tamper detection, signing, encryption");
     Ok(())
 }
 
 fn refused(what: &str, r: tensorseal::Result<Model>) -> CmdResult {
     match r {
         Err(e) => {
-            println!("    {what}: refused, as it must be: {e}");
+            say!("    {what}: refused, as it must be: {e}");
             Ok(())
         }
         Ok(_) => Err(Failure::new(format!("{what}: accepted: this is a bug"))),
@@ -273,10 +275,10 @@ fn forward(model: &Model, show: bool) -> Result<Array1<f32>, Failure> {
     let h = (w1.dot(&x) + b1).mapv(|v| v.max(0.0));
     let y = w2.dot(&h) + b2;
     if show {
-        println!("    input  = {x}");
-        println!("    hidden = relu(0.weight · input + 0.bias) = {h:.4}");
+        say!("    input  = {x}");
+        say!("    hidden = relu(0.weight · input + 0.bias) = {h:.4}");
     }
-    println!("    output = 2.weight · hidden + 2.bias = {y:.6}");
+    say!("    output = 2.weight · hidden + 2.bias = {y:.6}");
     Ok(y)
 }
 

@@ -99,7 +99,7 @@ pub fn sign(file: &Path, key_path: &Path, st: &StatementArgs) -> CmdResult {
                 out.sidecar_path.display()
             )),
     )?;
-    println!(
+    say!(
         "{}: signed {:?} ({}, sha256 {}) as {}; {} signature(s) in {}",
         file.display(),
         out.statement.model_name,
@@ -184,7 +184,7 @@ pub fn verify(
         json_line(&v);
     } else {
         for c in &report.checks {
-            println!(
+            say!(
                 "  {} {:<13} {}",
                 if c.ok { "ok  " } else { "FAIL" },
                 c.name,
@@ -192,10 +192,10 @@ pub fn verify(
             );
         }
         for w in &report.warnings {
-            println!("  warning: {w}");
+            say!("  warning: {w}");
         }
         match &report.refusal {
-            None => println!(
+            None => say!(
                 "{}: OK ({}, signed by {})",
                 file.display(),
                 report.format,
@@ -207,7 +207,7 @@ pub fn verify(
             ),
             Some(_) => {
                 if let Some(q) = &quarantined {
-                    println!(
+                    say!(
                         "  quarantined to {} (incident report {})",
                         q.path.display(),
                         q.report_path.display()

@@ -27,6 +27,7 @@ pub struct Args {
 
 /// Runs `grant`.
 pub fn run(a: Args) -> CmdResult {
+    super::refuse_side_outputs(&a.file, None)?;
     let ids = a
         .identity
         .iter()
@@ -44,7 +45,7 @@ pub fn run(a: Args) -> CmdResult {
                 to.fingerprint()
             )),
     )?;
-    println!(
+    say!(
         "{}: granted {} slice(s) ({} tensor(s): {}) to {}",
         a.file.display(),
         g.slices.len(),

@@ -42,6 +42,9 @@ pub fn run(a: Args) -> CmdResult {
     let mut uninspectable = false;
     let mut unknown = false;
     for file in &a.files {
+        super::refuse_side_outputs(file, None)?;
+    }
+    for file in &a.files {
         let shown = file.display().to_string();
         match inspect_path(file, &opts) {
             Ok(r) => {
@@ -80,7 +83,7 @@ pub fn run(a: Args) -> CmdResult {
                         "error": e.to_string(),
                     }));
                 } else {
-                    println!("{shown}: error: {e}");
+                    say!("{shown}: error: {e}");
                 }
             }
         }
@@ -150,13 +153,13 @@ fn location(member: &Option<String>, offset: u64) -> String {
 }
 
 fn print_human(file: &str, r: &FileReport) {
-    println!("{file}: {} ({})", r.verdict, r.format);
+    say!("{file}: {} ({})", r.verdict, r.format);
     for g in &r.globals {
         let class = match &g.reason {
             Some(reason) => format!("{} ({reason})", g.class),
             None => g.class.clone(),
         };
-        println!(
+        say!(
             "  global {}: {class} [{}]",
             g.dotted(),
             location(&g.member, g.offset)
@@ -168,17 +171,21 @@ fn print_human(file: &str, r: &FileReport) {
             (Verdict::Safe, kind) => format!("note {kind}"),
             (v, kind) => format!("{v} {kind}"),
         };
-        println!(
+        say!(
             "  {label}: {} [{}]",
             one_line(&f.message),
             location(&f.member, f.offset)
         );
     }
     if let Some(e) = &r.error {
-        println!("  error: {}", one_line(e));
+        say!("  error: {}", one_line(e));
     }
 }
 
+/// Escaped first, so a `\r` in a member name shows as `\r`, not a space.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::report::escape(s)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -101,12 +101,12 @@ pub fn run(a: Args) -> CmdResult {
             .file(&public)
             .reason(format!("{what} key pair, fingerprint {fp}{protection}")),
     )?;
-    println!(
+    say!(
         "wrote {} (secret{}) and {}",
         key.display(),
         protection,
         public.display()
     );
-    println!("{what} fingerprint: {fp}");
+    say!("{what} fingerprint: {fp}");
     Ok(())
 }

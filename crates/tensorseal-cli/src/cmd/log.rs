@@ -112,7 +112,7 @@ pub fn run(a: Args) -> CmdResult {
                         s.checkpoints
                     )
                 };
-                println!(
+                say!(
                     "{}: OK: {} event(s), chain intact, {auth}, head {}",
                     file.display(),
                     s.events,

@@ -24,6 +24,7 @@ pub struct Args {
 
 /// Runs `ls`.
 pub fn run(a: Args) -> CmdResult {
+    super::refuse_side_outputs(&a.file, a.policy.state.as_deref())?;
     let opts = a.policy.open_options()?.verification(Verification::Lazy);
     let model = Model::open_with(&a.file, &a.policy.policy()?, opts)?;
     let info = model.info();
@@ -79,29 +80,30 @@ pub fn run(a: Args) -> CmdResult {
         ),
         None => String::new(),
     };
-    println!("file:      {}", a.file.display());
-    println!("format:    tensorseal {major}.{minor}, {signed}{encrypted}");
+    say!("file:      {}", a.file.display());
+    say!("format:    tensorseal {major}.{minor}, {signed}{encrypted}");
     for s in model.signers() {
-        println!(
+        say!(
             "signer:    {} ({})",
             s.fingerprint,
             if s.trusted { "trusted" } else { "untrusted" }
         );
     }
-    println!("model:     {} version {}", info.model_id, info.version);
-    println!("created:   {}", fmt_time(info.created));
+    say!("model:     {} version {}", info.model_id, info.version);
+    say!("created:   {}", fmt_time(info.created));
     if let Some(e) = info.expires {
-        println!("expires:   {}", fmt_time(e));
+        say!("expires:   {}", fmt_time(e));
     }
-    println!(
+    say!(
         "producer:  {} {}",
-        info.producer.tool, info.producer.version
+        info.producer.tool,
+        info.producer.version
     );
     if let Some(d) = &info.training_date {
-        println!("trained:   {d}");
+        say!("trained:   {d}");
     }
     if let Some(s) = &info.source {
-        println!(
+        say!(
             "source:    {} {} sha256:{}",
             s.format,
             s.file_name,
@@ -109,18 +111,18 @@ pub fn run(a: Args) -> CmdResult {
         );
     }
     for (k, v) in &info.dependencies {
-        println!("depends:   {k} {v}");
+        say!("depends:   {k} {v}");
     }
     for (k, v) in &info.metadata {
-        println!("meta:      {k} = {}", meta_json(v));
+        say!("meta:      {k} = {}", meta_json(v));
     }
-    println!(
+    say!(
         "tensors:   {} in {} slices",
         model.len(),
         model.manifest().slices.len()
     );
     for t in &tensors {
-        println!(
+        say!(
             "  {:<32} {:<8} {:<16} offset {:>10}  {:>10} B  sha256:{}",
             t["name"].as_str().unwrap_or_default(),
             t["dtype"].as_str().unwrap_or_default(),

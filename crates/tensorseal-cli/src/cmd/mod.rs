@@ -90,6 +90,37 @@ impl PolicyArgs {
     }
 }
 
+/// Refuses an output `out` (named by `flag`) that is the input itself: the
+/// same path, a hard link, or a symbolic link either way. Writing it would
+/// destroy the input, so not even `--force` allows it (usage error, 64).
+pub fn refuse_same_file(input: &Path, out: &Path, flag: &str) -> Result<(), Failure> {
+    match tensorseal_fs::same_file(input, out) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Failure::usage(format!(
+            "{}: {flag} {} is this input file itself (the same path, a hard link or a symbolic link); refusing to write over the input",
+            input.display(),
+            out.display()
+        ))),
+        Err(e) => Err(Failure::operational(format!(
+            "{} / {}: cannot tell whether they are the same file: {e}",
+            input.display(),
+            out.display()
+        ))),
+    }
+}
+
+/// Refuses the files this process appends to or rewrites besides its output
+/// (the audit log, the rollback state) when one of them is `input`.
+pub fn refuse_side_outputs(input: &Path, state: Option<&Path>) -> Result<(), Failure> {
+    if let Some(log) = crate::ops::audit_log()? {
+        refuse_same_file(input, log.path(), "--audit-log")?;
+    }
+    if let Some(s) = state {
+        refuse_same_file(input, s, "--state")?;
+    }
+    Ok(())
+}
+
 fn read_text(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
 }
@@ -97,6 +128,14 @@ fn read_text(path: &Path) -> Result<String, Failure> {
 /// Reads a secret key file, unlocking it first if it is passphrase-protected
 /// (passphrase from $TENSORSEAL_PASSPHRASE or the terminal).
 fn read_secret_text(path: &Path) -> Result<Zeroizing<String>, Failure> {
+    // Like ssh, but a warning: refusing would break existing setups, and the
+    // key may already have leaked anyway.
+    if let Ok(Some(mode)) = tensorseal_fs::group_or_other_access(path) {
+        tell!(
+            "tensorseal: warning: {}: secret key file is readable by group or others (mode {mode:03o}); run chmod 600 on it",
+            path.display()
+        );
+    }
     let text = Zeroizing::new(read_text(path)?);
     if is_protected(&text) {
         crate::passphrase::unlock(path, &text)

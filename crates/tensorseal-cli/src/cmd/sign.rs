@@ -28,6 +28,7 @@ pub struct Args {
 
 /// Runs `sign`.
 pub fn run(a: Args) -> CmdResult {
+    super::refuse_side_outputs(&a.file, None)?;
     if !detached::is_container(&a.file) {
         return detached::sign(&a.file, &a.key, &a.statement);
     }
@@ -59,7 +60,7 @@ pub fn run(a: Args) -> CmdResult {
                 key.fingerprint()
             )),
     )?;
-    println!(
+    say!(
         "{}: signed {:?} version {} as {}",
         a.file.display(),
         st.model_id,

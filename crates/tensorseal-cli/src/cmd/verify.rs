@@ -34,6 +34,7 @@ pub struct Args {
 
 /// Runs `verify`: structure, manifest digest, padding and every slice digest.
 pub fn run(a: Args) -> CmdResult {
+    super::refuse_side_outputs(&a.file, a.policy.state.as_deref())?;
     if !detached::is_container(&a.file) {
         return detached::verify(
             &a.file,
@@ -77,7 +78,7 @@ pub fn run(a: Args) -> CmdResult {
         Err(e) => {
             let q = detached::container_refused(&a.file, &e.message, quarantine_dir.as_ref())?;
             if let Some(q) = q {
-                eprintln!("{}: quarantined to {}", a.file.display(), q.display());
+                tell!("{}: quarantined to {}", a.file.display(), q.display());
             }
             Err(e)
         }
@@ -126,7 +127,7 @@ pub fn run(a: Args) -> CmdResult {
                         model.len()
                     )
                 };
-                println!(
+                say!(
                     "{}: OK ({signed}{enc}): structure, manifest digest and {} slice digests verified, {} tensors, {} bytes",
                     a.file.display(),
                     model.manifest().slices.len(),
