@@ -130,7 +130,7 @@ pub struct AtomicFile {
     dest: PathBuf,
     dir: PathBuf,
     mode: Mode,
-    /// Applied before the rename; `None` keeps the mode the file was opened with.
+    /// Applied before the rename.
     final_perms: Option<Permissions>,
 }
 
@@ -178,6 +178,25 @@ impl AtomicFile {
         let tmp = builder
             .tempfile_in(&dir)
             .map_err(|e| Error::new("create temporary file", &dir, e))?;
+        // The umask's verdict, remembered so that [`AtomicFile::reopen`] can
+        // give it to a file another writer put at our path.
+        // Then private again until commit, like every temporary file here.
+        let final_perms = match final_perms {
+            Some(p) => Some(p),
+            None => {
+                let p = tmp
+                    .as_file()
+                    .metadata()
+                    .map_err(|e| Error::new("stat temporary file", tmp.path(), e))?
+                    .permissions();
+                if let Some(private) = owner_only() {
+                    tmp.as_file()
+                        .set_permissions(private)
+                        .map_err(|e| Error::new("set permissions", tmp.path(), e))?;
+                }
+                Some(p)
+            }
+        };
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -200,6 +219,35 @@ impl AtomicFile {
     /// The destination.
     pub fn dest(&self) -> &Path {
         &self.dest
+    }
+
+    /// Opens the file now at [`AtomicFile::path`] again, for writers that
+    /// replace it (write their own temporary file and rename it there, as
+    /// `safetensors::serialize_to_file` does): the final permissions and the
+    /// fsync of [`AtomicFile::commit`] then apply to the file that is moved
+    /// into place, not to the unlinked one this handle held.
+    pub fn reopen(self) -> Result<AtomicFile, Error> {
+        let AtomicFile {
+            tmp,
+            dest,
+            dir,
+            mode,
+            final_perms,
+        } = self;
+        let (old, path) = tmp.into_parts();
+        drop(old);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::new("reopen", &path, e))?;
+        Ok(AtomicFile {
+            tmp: tempfile::NamedTempFile::from_parts(file, path),
+            dest,
+            dir,
+            mode,
+            final_perms,
+        })
     }
 
     /// Sets the final permissions, fsyncs, moves the file into place and

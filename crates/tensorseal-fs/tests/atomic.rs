@@ -166,6 +166,14 @@ fn temporary_file_is_private_until_commit() {
     assert_eq!(mode_of(f.path()), 0o600);
     f.commit().unwrap();
     assert_eq!(mode_of(&dest), 0o644);
+
+    let reference = d.path().join("reference");
+    std::fs::File::create(&reference).unwrap();
+    let fresh = d.path().join("fresh.bin");
+    let f = AtomicFile::create(&fresh, Mode::New).unwrap();
+    assert_eq!(mode_of(f.path()), 0o600);
+    f.commit().unwrap();
+    assert_eq!(mode_of(&fresh), mode_of(&reference));
 }
 
 #[cfg(unix)]
@@ -241,4 +249,24 @@ fn errors_name_the_step_and_the_path() {
     assert_eq!(e.op(), "create temporary file");
     assert_eq!(e.path(), d.path().join("no-such-dir"));
     assert!(e.to_string().contains("no-such-dir"), "{e}");
+}
+
+/// A writer that renames its own private file over `path()` (as safetensors
+/// does): after `reopen`, the committed file has the final mode and content.
+#[cfg(unix)]
+#[test]
+fn reopen_adopts_a_file_renamed_over_the_temporary_path() {
+    let d = tempfile::tempdir().unwrap();
+    let reference = d.path().join("reference");
+    std::fs::File::create(&reference).unwrap();
+    let dest = d.path().join("out.bin");
+    let f = AtomicFile::create(&dest, Mode::New).unwrap();
+    let theirs = d.path().join("theirs");
+    std::fs::write(&theirs, b"written elsewhere").unwrap();
+    chmod(&theirs, 0o600);
+    std::fs::rename(&theirs, f.path()).unwrap();
+    f.reopen().unwrap().commit().unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"written elsewhere");
+    assert_eq!(mode_of(&dest), mode_of(&reference));
+    assert_eq!(entries(d.path()), ["out.bin", "reference"]);
 }

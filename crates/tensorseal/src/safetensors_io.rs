@@ -96,7 +96,8 @@ pub fn export_safetensors(model: &Model, dest: &Path, overwrite: bool) -> Result
     let tmp = AtomicFile::create(dest, mode).map_err(fs_error)?;
     safetensors::serialize_to_file(views, (!meta.is_empty()).then_some(meta), tmp.path())
         .map_err(|e| Error::at(dest, ErrorKind::Safetensors(e.to_string())))?;
-    tmp.commit().map_err(fs_error)
+    // safetensors renames its own temporary file over ours: sync and chmod that one.
+    tmp.reopen().and_then(|t| t.commit()).map_err(fs_error)
 }
 
 /// Renders a metadata value as the text safetensors' string-only metadata can hold.
