@@ -128,19 +128,23 @@ fn read_text(path: &Path) -> Result<String, Failure> {
 /// Reads a secret key file, unlocking it first if it is passphrase-protected
 /// (passphrase from $TENSORSEAL_PASSPHRASE or the terminal).
 fn read_secret_text(path: &Path) -> Result<Zeroizing<String>, Failure> {
-    // Like ssh, but a warning: refusing would break existing setups, and the
-    // key may already have leaked anyway.
-    if let Ok(Some(mode)) = tensorseal_fs::group_or_other_access(path) {
-        tell!(
-            "tensorseal: warning: {}: secret key file is readable by group or others (mode {mode:03o}); run chmod 600 on it",
-            path.display()
-        );
-    }
     let text = Zeroizing::new(read_text(path)?);
     if is_protected(&text) {
         crate::passphrase::unlock(path, &text)
     } else {
         Ok(text)
+    }
+}
+
+/// Warns when a secret key that loaded is accessible by group or others.
+/// Like ssh, but a warning: refusing would break existing setups, and the
+/// key may already have leaked anyway.
+fn warn_loose_secret(path: &Path) {
+    if let Ok(Some(mode)) = tensorseal_fs::group_or_other_access(path) {
+        tell!(
+            "tensorseal: warning: {}: secret key file is accessible by group or others (mode {mode:03o}); run chmod 600 on it",
+            path.display()
+        );
     }
 }
 
@@ -150,7 +154,9 @@ fn key_err(path: &Path) -> impl Fn(tensorseal::crypto::Error) -> Failure + '_ {
 
 /// Reads a signer secret key file.
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, Failure> {
-    parse_signing_key(&read_secret_text(path)?).map_err(key_err(path))
+    let key = parse_signing_key(&read_secret_text(path)?).map_err(key_err(path))?;
+    warn_loose_secret(path);
+    Ok(key)
 }
 
 /// Reads a recipient public key file.
@@ -160,5 +166,7 @@ pub fn read_recipient(path: &Path) -> Result<RecipientPublicKey, Failure> {
 
 /// Reads a recipient secret key file.
 pub fn read_identity(path: &Path) -> Result<RecipientSecretKey, Failure> {
-    parse_recipient_secret_key(&read_secret_text(path)?).map_err(key_err(path))
+    let key = parse_recipient_secret_key(&read_secret_text(path)?).map_err(key_err(path))?;
+    warn_loose_secret(path);
+    Ok(key)
 }
