@@ -5,7 +5,7 @@
 //! escape sequence in any of them could rewrite what a terminal shows (a
 //! dangerous pickle reading as `PASS`), and bidi overrides or invisible
 //! format characters could reorder or hide text. So every human-readable line
-//! goes through [`escape`] as a whole ([`say!`] on stdout, [`tell!`] on
+//! goes through [`escape`] as a whole (`say!` on stdout, `tell!` on
 //! stderr): no line is printed with `println!` directly, and a test in this
 //! module checks that. JSON output escapes the same characters as `\uXXXX`
 //! (still the same JSON strings).
@@ -105,12 +105,12 @@ pub fn escape_keep_newlines(s: &str) -> String {
         .join("\n")
 }
 
-/// Prints `line` on stdout, escaped. Use [`say!`].
+/// Prints `line` on stdout, escaped. Use `say!`.
 pub fn say_line(line: &str) {
     println!("{}", escape(line));
 }
 
-/// Prints `line` on stderr, escaped. Use [`tell!`].
+/// Prints `line` on stderr, escaped. Use `tell!`.
 pub fn tell_line(line: &str) {
     eprintln!("{}", escape(line));
 }
