@@ -168,10 +168,11 @@ pub fn run(a: Args) -> CmdResult {
 /// backslashes escaped (a file name cannot forge report lines).
 fn shown(p: &std::path::Path) -> String {
     let s = p.to_string_lossy();
-    if s.chars().any(|c| c.is_control() || c == '"' || c == '\\')
-        || matches!(s, std::borrow::Cow::Owned(_))
-    {
+    if matches!(s, std::borrow::Cow::Owned(_)) {
+        // Not UTF-8: Debug keeps the bytes (as \xNN), and has no raw controls.
         format!("{:?}", p.as_os_str())
+    } else if s.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+        format!("\"{}\"", escaped(&s))
     } else {
         s.into_owned()
     }
