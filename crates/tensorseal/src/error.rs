@@ -66,31 +66,56 @@ pub enum ErrorKind {
         /// The time it was checked against.
         now: i64,
     },
-    /// A lower version than the rollback state has seen for this model and signer.
-    #[error("rollback refused: {model_id:?} version {version} signed by {signer} is older than version {seen}, already seen")]
+    /// A lower version than the rollback state has seen for this model id
+    /// (from any trusted signer).
+    #[error("rollback refused: {model_id:?} version {version} is older than version {seen}, already accepted")]
     Rollback {
         /// Model id.
         model_id: String,
-        /// Signer fingerprint.
-        signer: Fingerprint,
         /// The file's version.
         version: u64,
-        /// The highest version seen.
+        /// The highest version accepted before.
         seen: u64,
     },
-    /// The same version as already seen for this model and signer, with another manifest.
-    #[error("equivocation refused: {model_id:?} version {version} signed by {signer} has manifest digest {found}, but {seen} was seen for that version")]
+    /// The same version as already accepted for this model id, with another digest.
+    #[error("equivocation refused: {model_id:?} version {version} has digest {found}, but {seen} was accepted for that version")]
     Equivocation {
         /// Model id.
         model_id: String,
-        /// Signer fingerprint.
-        signer: Fingerprint,
         /// The version.
         version: u64,
-        /// Manifest digest of this file (hex).
+        /// Digest of this file's release (hex).
         found: String,
-        /// Manifest digest seen before (hex).
+        /// Digest accepted before for that version (hex).
         seen: String,
+    },
+    /// The rollback state tracks this model id from another kind of release
+    /// (a container versus a detached signature), whose versions do not compare.
+    #[error("rollback refused: {model_id:?} is tracked from {recorded} releases, this is a {found} release")]
+    RollbackSource {
+        /// Model id.
+        model_id: String,
+        /// The kind recorded (`container` or `detached`).
+        recorded: &'static str,
+        /// The kind of this release.
+        found: &'static str,
+    },
+    /// A validly signed file of another model than the one the verifier expects.
+    #[error("substitution refused: expected model {expected:?}, this file is model {found:?}")]
+    Substitution {
+        /// The model id the verifier expects.
+        expected: String,
+        /// The model id the file carries.
+        found: String,
+    },
+    /// A configuration-like file (sidecar, policy, state, key) is not a
+    /// regular file, is too large or is not text.
+    #[error("{what}: {reason}")]
+    ConfigFile {
+        /// Its role, e.g. `sidecar`.
+        what: &'static str,
+        /// Why it was refused.
+        reason: String,
     },
     /// The rollback state file cannot be used.
     #[error("rollback state {path}: {reason}")]
@@ -253,6 +278,35 @@ impl std::error::Error for Error {
 impl From<FormatError> for Error {
     fn from(e: FormatError) -> Self {
         Error::new(e)
+    }
+}
+
+impl ErrorKind {
+    /// Whether this is a finding about the file itself (bad bytes, bad or
+    /// missing or untrusted signature, expiry, rollback, substitution), as
+    /// opposed to a problem on the verifier's side (I/O, rollback state,
+    /// identities, keys, caller input) that says nothing about the file.
+    /// Only findings may lead to quarantine; the CLI exits 1 for findings
+    /// and 2 for everything else.
+    pub fn is_finding(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Format(_)
+                | ErrorKind::Unsigned { .. }
+                | ErrorKind::UntrustedSigners { .. }
+                | ErrorKind::ThresholdNotMet { .. }
+                | ErrorKind::BadSignature { .. }
+                | ErrorKind::Expired { .. }
+                | ErrorKind::Rollback { .. }
+                | ErrorKind::Equivocation { .. }
+                | ErrorKind::RollbackSource { .. }
+                | ErrorKind::Substitution { .. }
+                | ErrorKind::KeyCommitment(_)
+                | ErrorKind::SliceKeyCommitment { .. }
+                | ErrorKind::HeaderMac
+                | ErrorKind::BadStanza { .. }
+                | ErrorKind::Decryption { .. }
+        )
     }
 }
 

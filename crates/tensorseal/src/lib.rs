@@ -58,12 +58,13 @@
 #![deny(missing_docs)]
 
 mod backing;
+pub mod config_file;
 mod error;
 mod policy;
 mod reader;
+pub mod rollback;
 mod safetensors_io;
 pub mod seal;
-pub mod state;
 mod tail;
 mod trust;
 mod writeback;
@@ -73,9 +74,9 @@ pub use backing::FileBytes;
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{Policy, Verification};
 pub use reader::{sha256, sha256_read, Element, Model, OpenOptions, TensorView};
+pub use rollback::{Release, RollbackState, RollbackStore};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
 pub use seal::{parse_recipient_block, verify_signature_block, Signer, VectorRng};
-pub use state::RollbackState;
 pub use tail::{grant_file, sign_file, Grant};
 pub use trust::TrustStore;
 pub use writer::{SlicePolicy, WriteOptions, Writer};

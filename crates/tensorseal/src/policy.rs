@@ -29,7 +29,7 @@ pub struct Policy {
     now: Option<i64>,
     trust: TrustStore,
     threshold: usize,
-    state: Option<std::path::PathBuf>,
+    model_id: Option<String>,
 }
 
 impl Policy {
@@ -73,17 +73,18 @@ impl Policy {
         self.allow_unsigned
     }
 
-    /// Keeps rollback state in this file: per (model id, signer) the highest
-    /// version seen and its manifest digest, checked and updated atomically on
-    /// every successful open of a signed file.
-    pub fn state_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.state = Some(path.into());
+    /// Expects this model id: a file that carries another one is refused
+    /// as a substitution ([`crate::ErrorKind::Substitution`]), however
+    /// validly it is signed. Rollback is not a policy setting: it is the
+    /// explicit step [`crate::RollbackStore::check_and_record`] after open.
+    pub fn expect_model_id(mut self, model_id: impl Into<String>) -> Self {
+        self.model_id = Some(model_id.into());
         self
     }
 
-    /// The rollback state file, if any.
-    pub fn state_path(&self) -> Option<&std::path::Path> {
-        self.state.as_deref()
+    /// The model id expected, if any.
+    pub fn expected_model_id(&self) -> Option<&str> {
+        self.model_id.as_deref()
     }
 
     /// Lowers the decoding limits.

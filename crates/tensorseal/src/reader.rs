@@ -232,6 +232,14 @@ impl Model {
 
         let manifest = Manifest::decode(manifest_bytes, m_at as u64, policy.limits())?;
         seal::check_statements(&signers, &manifest.model)?;
+        if let Some(expected) = policy.expected_model_id() {
+            if manifest.model.model_id != expected {
+                return Err(Error::new(ErrorKind::Substitution {
+                    expected: expected.to_owned(),
+                    found: manifest.model.model_id.clone(),
+                }));
+            }
+        }
         if let Some(expires) = manifest.model.expires {
             if now >= expires {
                 return Err(Error::new(ErrorKind::Expired { expires, now }));
@@ -311,18 +319,6 @@ impl Model {
         };
         if verification == Verification::Eager {
             model.verify()?;
-        }
-        if let Some(state) = policy.state_path() {
-            if !model.signers.is_empty() {
-                let fps: Vec<_> = model.signers.iter().map(|s| s.fingerprint).collect();
-                crate::state::check_and_update(
-                    state,
-                    &model.manifest.model.model_id,
-                    &fps,
-                    model.manifest.model.version,
-                    model.footer.manifest_sha256,
-                )?;
-            }
         }
         Ok(model)
     }

@@ -96,10 +96,13 @@ impl TrustStore {
     }
 }
 
+/// Largest key file read (a signer public key file is about 2.7 KiB).
+const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
+
 /// Reads a signer public key; in a directory scan (`skip_other_kinds`), a
 /// recipient key is skipped rather than refused.
 fn read_key(path: &Path, skip_other_kinds: bool) -> Result<Option<VerifyingKey>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read key", e))?;
+    let text = crate::config_file::read_regular_string(path, MAX_KEY_FILE_BYTES, "key file")?;
     match parse_key(&text) {
         Ok(AnyKey::SignerPublic(k)) => Ok(Some(k)),
         Ok(AnyKey::RecipientPublic(_)) if skip_other_kinds => Ok(None),

@@ -294,53 +294,14 @@ fn grants_give_exactly_their_slices() {
 }
 
 #[test]
-fn rollback_equivocation_and_expiry() {
+fn expiry() {
     let k = keys();
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.json");
     let opts = || WriteOptions {
         signers: vec![k.signer.clone()],
         ..WriteOptions::default()
     };
     let data = tensors();
-    let v2 = write(dir.path(), "v2.tseal", info(2), opts(), &data);
-    let v1 = write(dir.path(), "v1.tseal", info(1), opts(), &data);
-    let mut other = data.clone();
-    other[0].3[0] ^= 1;
-    let v2b = write(dir.path(), "v2b.tseal", info(2), opts(), &other);
-    let v3 = write(dir.path(), "v3.tseal", info(3), opts(), &data);
-    let policy = trust(&[&k.signer]).state_file(&state);
-
-    Model::open(&v2, &policy).unwrap();
-    Model::open(&v2, &policy).unwrap(); // the same file again is fine
-    let e = Model::open(&v1, &policy).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Rollback {
-                version: 1,
-                seen: 2,
-                ..
-            }
-        ),
-        "{e}"
-    );
-    let e = Model::open(&v2b, &policy).unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::Equivocation { version: 2, .. }),
-        "{e}"
-    );
-    Model::open(&v3, &policy).unwrap();
-    let e = Model::open(&v2, &policy).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::Rollback { .. }), "{e}");
-    let st = tensorseal::RollbackState::load(&state).unwrap();
-    assert_eq!(
-        st.get("sealed", &k.signer.fingerprint()).unwrap().version,
-        3
-    );
-    // Without the state file, the old version opens (the state is the verifier's).
-    Model::open(&v1, &trust(&[&k.signer])).unwrap();
-
     // Expiry comes from the signed statement, checked before the manifest is parsed.
     let exp = write(
         dir.path(),
