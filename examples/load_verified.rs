@@ -81,7 +81,7 @@ fn demo() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&model, b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s.")?; // {'a': 1}
     let key = tensorseal_crypto::SigningKey::generate_os()?;
     let opts = SignOptions {
-        model_name: Some("risk_model".into()),
+        model_id: Some("risk_model".into()),
         model_version: Some("v0.2.0".into()),
         ..SignOptions::default()
     };

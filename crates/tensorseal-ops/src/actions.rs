@@ -38,6 +38,7 @@ pub fn log_verification(
 }
 
 /// Quarantines the refused file of `report` into `dir` (reason: the refusal;
+/// only a [`crate::RefusalKind::quarantinable`] refusal moves the file;
 /// findings: inspection findings and every failed check) and logs a
 /// `quarantine` event (`ok` or `failed`) when `log` is given.
 pub fn quarantine_refused(
@@ -46,6 +47,15 @@ pub fn quarantine_refused(
     log: Option<&AuditLog>,
     opts: &QuarantineOptions,
 ) -> Result<Quarantined, OpsError> {
+    if let Some(r) = report.refusal.as_ref().filter(|r| !r.quarantinable()) {
+        // A verifier-side problem (unreadable file, broken key, policy or
+        // rollback state) or an unorderable version is no finding about the
+        // file: it stays where it is.
+        return Err(OpsError::Quarantine {
+            path: report.path.clone(),
+            reason: format!("not quarantined: {r} is not a finding about the file"),
+        });
+    }
     let reason = report
         .refusal
         .as_ref()

@@ -30,7 +30,7 @@
 //!
 //! // Sign with a detached signature: writes risk_model.pkl.sig.json.
 //! let key = SigningKey::generate_os()?;
-//! let opts = SignOptions { model_name: Some("risk_model".into()), ..SignOptions::default() };
+//! let opts = SignOptions { model_id: Some("risk_model".into()), ..SignOptions::default() };
 //! sign_file(&model, &key, &opts)?;
 //!
 //! // Load only what a trusted signer signed; refused files are quarantined.

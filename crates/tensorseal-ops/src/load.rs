@@ -152,7 +152,7 @@ pub fn load_verified(path: &Path, policy: &OpsPolicy) -> Result<Verified, Refusa
         log_error: None,
     };
     if let Some(dir) = &policy.quarantine_dir {
-        if !matches!(refusal.kind, RefusalKind::Unreadable { .. }) {
+        if refusal.kind.quarantinable() {
             match quarantine_refused(&report, dir, log.as_ref(), &QuarantineOptions::default()) {
                 Ok(q) => {
                     refusal.quarantined = Some(q.path);

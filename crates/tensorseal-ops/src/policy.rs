@@ -14,7 +14,8 @@ pub const AUDIT_LOG_ENV: &str = "TENSORSEAL_AUDIT_LOG";
 pub const DEFAULT_SIZE_WARNING: u64 = 50 * 1024 * 1024;
 
 /// The policy file as written (TOML). Unknown keys are errors. Relative
-/// paths are relative to the policy file's directory.
+/// paths are relative to **the policy file's directory** (not the current
+/// directory, not the audited directory).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
@@ -29,6 +30,8 @@ pub struct PolicyFile {
     pub allow_unknown_globals: Option<bool>,
     /// Size warning threshold in MB (MiB); default 50.
     pub size_warning_mb: Option<u64>,
+    /// The model id every verified file must carry (substitution check).
+    pub model_id: Option<String>,
     /// Rollback state file.
     pub rollback_state: Option<PathBuf>,
     /// Quarantine directory for refused files.
@@ -38,6 +41,9 @@ pub struct PolicyFile {
     /// Signer secret key that signs the audit log's checkpoints.
     pub audit_log_key: Option<PathBuf>,
 }
+
+/// Largest policy file read.
+pub const MAX_POLICY_BYTES: u64 = 1 << 20;
 
 /// The effective policy for verification, audit and [`crate::load_verified`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +60,9 @@ pub struct OpsPolicy {
     pub allow_unknown_globals: bool,
     /// Files larger than this get a warning.
     pub size_warning_bytes: u64,
+    /// The model id expected: a validly signed file of another model is
+    /// refused as a substitution.
+    pub model_id: Option<String>,
     /// Rollback state file, if rollback is checked.
     pub rollback_state: Option<PathBuf>,
     /// Where refused files are moved, if anywhere.
@@ -73,6 +82,7 @@ impl Default for OpsPolicy {
             allow_unsigned: false,
             allow_unknown_globals: false,
             size_warning_bytes: DEFAULT_SIZE_WARNING,
+            model_id: None,
             rollback_state: None,
             quarantine_dir: None,
             audit_log: None,
@@ -95,6 +105,8 @@ pub struct Overrides {
     pub allow_unknown_globals: Option<bool>,
     /// `--size-warning-mb N`.
     pub size_warning_mb: Option<u64>,
+    /// `--model-id ID`.
+    pub model_id: Option<String>,
     /// `--state FILE`.
     pub rollback_state: Option<PathBuf>,
     /// `--quarantine DIR`.
@@ -123,8 +135,9 @@ impl OpsPolicy {
     /// Reads the TOML policy at `path`; relative paths in it are resolved
     /// against its directory.
     pub fn load(path: &Path) -> Result<OpsPolicy, OpsError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| OpsError::io(path, "read policy", e))?;
+        let bytes = crate::util::read_config(path, MAX_POLICY_BYTES, "policy")
+            .map_err(|e| e.into_ops(|reason| perr(path, reason)))?;
+        let text = String::from_utf8(bytes).map_err(|_| perr(path, "not UTF-8 text"))?;
         let file = PolicyFile::parse(path, &text)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         OpsPolicy::from_file(file, &base).map_err(|r| perr(path, r))
@@ -148,6 +161,7 @@ impl OpsPolicy {
             allow_unsigned: file.allow_unsigned.unwrap_or(false),
             allow_unknown_globals: file.allow_unknown_globals.unwrap_or(false),
             size_warning_bytes,
+            model_id: file.model_id,
             rollback_state: file.rollback_state.map(abs),
             quarantine_dir: file.quarantine_dir.map(abs),
             audit_log: file.audit_log.map(abs),
@@ -171,6 +185,9 @@ impl OpsPolicy {
         }
         if let Some(mb) = o.size_warning_mb {
             self.size_warning_bytes = mb.saturating_mul(1024 * 1024);
+        }
+        if o.model_id.is_some() {
+            self.model_id = o.model_id;
         }
         if o.rollback_state.is_some() {
             self.rollback_state = o.rollback_state;
@@ -227,7 +244,8 @@ impl OpsPolicy {
     }
 
     /// The container policy equivalent to this one (same trust, threshold,
-    /// unsigned switch and rollback state file).
+    /// unsigned switch and expected model id). Rollback is checked after
+    /// open, with [`OpsPolicy::rollback_store`].
     pub fn container_policy(&self) -> Result<tensorseal::Policy, OpsError> {
         let base = if self.allow_unsigned {
             tensorseal::Policy::allow_unsigned()
@@ -235,9 +253,16 @@ impl OpsPolicy {
             tensorseal::Policy::require_signature()
         };
         let p = base.trust(self.trust_store()?).threshold(self.threshold);
-        Ok(match &self.rollback_state {
-            Some(s) => p.state_file(s),
+        Ok(match &self.model_id {
+            Some(m) => p.expect_model_id(m.clone()),
             None => p,
         })
+    }
+
+    /// The rollback store, when the policy has a state file.
+    pub fn rollback_store(&self) -> Option<tensorseal::RollbackStore> {
+        self.rollback_state
+            .as_ref()
+            .map(tensorseal::RollbackStore::new)
     }
 }

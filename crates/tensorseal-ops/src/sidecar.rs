@@ -18,7 +18,10 @@ pub const DETACHED_CONTEXT: &[u8] = b"tensorseal/v1/detached";
 /// `schema` of the sidecar document.
 pub const SIDECAR_SCHEMA: &str = "tensorseal/detached-signature/v1";
 /// `schema` of a signed statement.
-pub const STATEMENT_SCHEMA: &str = "tensorseal/detached-statement/v1";
+pub const STATEMENT_SCHEMA: &str = "tensorseal/detached-statement/v2";
+/// The earlier statement schema (`model_name`, defaulting to the file stem),
+/// refused with a message to re-sign.
+const STATEMENT_SCHEMA_V1: &str = "tensorseal/detached-statement/v1";
 /// Largest sidecar read (signatures are ~5 KiB each).
 pub const MAX_SIDECAR_BYTES: u64 = 4 << 20;
 /// Most signatures one sidecar may hold.
@@ -39,9 +42,13 @@ pub struct Statement {
     pub size: u64,
     /// Format detected from the content (`tensorseal_convert::Format::as_str`).
     pub format: String,
-    /// Model name (default: the file stem).
-    pub model_name: String,
-    /// Model version, free text (e.g. `v0.2.0`).
+    /// Model id: the name a verifier expects (`--model-id`) and the key of
+    /// the rollback state. Always given explicitly when signing.
+    pub model_id: String,
+    /// Model version. Rollback protection needs `N`, `A.B` or `A.B.C`
+    /// (optional leading `v`), compared numerically
+    /// ([`tensorseal::rollback::detached_version`]); other text signs but
+    /// is refused where rollback is checked.
     pub model_version: Option<String>,
     /// Training date, free text (e.g. `2025-12-11`).
     pub training_date: Option<String>,
@@ -96,8 +103,9 @@ pub struct VerifiedEntry {
 /// What to put in a statement besides what is computed from the file.
 #[derive(Debug, Clone, Default)]
 pub struct SignOptions {
-    /// Model name; default: the file stem.
-    pub model_name: Option<String>,
+    /// Model id (required: a default from the file name would let a
+    /// rename reset rollback protection).
+    pub model_id: Option<String>,
     /// Model version.
     pub model_version: Option<String>,
     /// Training date.
@@ -152,16 +160,11 @@ impl Sidecar {
         Ok(sc)
     }
 
-    /// Reads and parses the sidecar at `path` (at most 4 MiB).
+    /// Reads and parses the sidecar at `path`: a regular file (a FIFO or a
+    /// device is refused without blocking) of at most 4 MiB.
     pub fn read(path: &Path) -> Result<Sidecar, OpsError> {
-        let meta = std::fs::metadata(path).map_err(|e| OpsError::io(path, "read sidecar", e))?;
-        if meta.len() > MAX_SIDECAR_BYTES {
-            return Err(sc_err(
-                path,
-                format!("larger than {MAX_SIDECAR_BYTES} bytes"),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| OpsError::io(path, "read sidecar", e))?;
+        let bytes = crate::util::read_config(path, MAX_SIDECAR_BYTES, "sidecar")
+            .map_err(|e| e.into_ops(|reason| sc_err(path, reason)))?;
         Sidecar::parse(path, &bytes)
     }
 
@@ -198,6 +201,14 @@ impl SignatureEntry {
         let sig = Signature::from_bytes(&sig_bytes).map_err(|e| format!("signature: {e}"))?;
         key.verify(&msg, DETACHED_CONTEXT, &sig)
             .map_err(|e| format!("signature does not verify: {e}"))?;
+        let schema = serde_json::from_slice::<serde_json::Value>(&msg)
+            .ok()
+            .and_then(|v| v["schema"].as_str().map(str::to_owned));
+        if schema.as_deref() == Some(STATEMENT_SCHEMA_V1) {
+            return Err(format!(
+                "statement schema {STATEMENT_SCHEMA_V1:?} (model name defaulting to the file name) is no longer accepted; re-sign with --model-id"
+            ));
+        }
         let statement: Statement = serde_json::from_slice(&msg).map_err(|e| {
             format!("signed statement is not valid JSON of the statement schema: {e}")
         })?;
@@ -267,11 +278,14 @@ pub fn sign_file(
     let size = bytes.len() as u64;
     drop(bytes);
     let name = file_name(path);
-    let model_name = opts.model_name.clone().unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| name.clone())
-    });
+    let model_id = opts
+        .model_id
+        .clone()
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| OpsError::Unsupported {
+            path: path.to_path_buf(),
+            reason: "a detached signature needs a model id (--model-id): verifiers bind to it and key rollback protection on it".into(),
+        })?;
     let fingerprint = key.fingerprint();
     let statement = Statement {
         schema: STATEMENT_SCHEMA.into(),
@@ -279,7 +293,7 @@ pub fn sign_file(
         sha256: sha256.clone(),
         size,
         format: format.as_str().into(),
-        model_name,
+        model_id,
         model_version: opts.model_version.clone(),
         training_date: opts.training_date.clone(),
         dependencies: opts.dependencies.clone(),

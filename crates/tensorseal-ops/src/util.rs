@@ -28,15 +28,6 @@ pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
-/// Seconds since the epoch of an RFC 3339 time, if it parses.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    humantime::parse_rfc3339(s)
-        .ok()?
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs())
-}
-
 /// `20251211_143200` from `2025-12-11T14:32:00Z`.
 pub(crate) fn compact_stamp(rfc: &str) -> String {
     let digits: String = rfc.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -147,4 +138,48 @@ pub fn resolve_model_path(path: &Path) -> Result<PathBuf, String> {
         });
     }
     std::fs::canonicalize(path).map_err(|e| e.to_string())
+}
+
+/// A failed [`read_config`]: the file is missing or unreadable (operational),
+/// or it is not a regular file / too large / not text (a finding, reported
+/// by the caller in its own terms).
+#[derive(Debug)]
+pub(crate) enum ConfigReadError {
+    /// I/O failed (including "not found").
+    Io(OpsError),
+    /// The file was refused; the reason.
+    Refused(String),
+}
+
+impl ConfigReadError {
+    /// The error as an [`OpsError`], refusals built by `refused`.
+    pub(crate) fn into_ops(self, refused: impl FnOnce(String) -> OpsError) -> OpsError {
+        match self {
+            ConfigReadError::Io(e) => e,
+            ConfigReadError::Refused(r) => refused(r),
+        }
+    }
+}
+
+/// Reads a sidecar, policy or other small config file through the one
+/// bounded, non-blocking reader ([`tensorseal::config_file::read_regular`]).
+pub(crate) fn read_config(
+    path: &Path,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, ConfigReadError> {
+    tensorseal::config_file::read_regular(path, limit, what).map_err(|e| match e.kind() {
+        tensorseal::ErrorKind::Io { op, source } => {
+            let kind = source.kind();
+            ConfigReadError::Io(OpsError::io(
+                path,
+                op,
+                std::io::Error::new(kind, source.to_string()),
+            ))
+        }
+        tensorseal::ErrorKind::ConfigFile { reason, .. } => {
+            ConfigReadError::Refused(reason.clone())
+        }
+        other => ConfigReadError::Refused(other.to_string()),
+    })
 }

@@ -11,15 +11,16 @@ use tensorseal_convert::Format;
 use crate::error::OpsError;
 use crate::inspection::{self, Inspection};
 use crate::policy::OpsPolicy;
-use crate::rollback;
+use crate::rollback::{detached_release, refusal_of};
 use crate::sidecar::{sidecar_path, Sidecar, Statement, VerifiedEntry};
-use crate::util::{file_name, parse_rfc3339, sha256_hex};
+use crate::util::{file_name, sha256_hex};
 
 /// One check and its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable name: `read`, `format`, `size-warning`, `container`, `sidecar`,
-    /// `signature[N]`, `file-name`, `sha256`, `size`, `trust`, `rollback`, `inspection`.
+    /// `signature[N]`, `file-name`, `sha256`, `size`, `trust`, `model-id`,
+    /// `rollback`, `inspection`.
     pub name: String,
     /// Whether it passed.
     pub ok: bool,
@@ -88,9 +89,42 @@ pub enum RefusalKind {
         /// Required.
         required: usize,
     },
-    /// An older statement than one already seen (or equivocation).
+    /// An older release of the model than one already accepted, the same
+    /// version with other content (equivocation), or a release of another
+    /// kind than the model id is tracked from.
     #[error("{reason}")]
     Rollback {
+        /// Why.
+        reason: String,
+    },
+    /// A validly signed file of another model than the one expected.
+    #[error("substitution: expected model {expected:?}, the file is signed as model {found:?}")]
+    Substitution {
+        /// The model id the verifier expects.
+        expected: String,
+        /// The model id the file carries.
+        found: String,
+    },
+    /// Trusted signers disagree about the model id or version of the file.
+    #[error("inconsistent signed statements: {reason}")]
+    InconsistentStatements {
+        /// What differs.
+        reason: String,
+    },
+    /// Rollback protection is on and the signed version cannot be ordered
+    /// (missing, or not `N`, `A.B` or `A.B.C`). Not quarantined: the file
+    /// is not suspect, the verifier cannot protect it.
+    #[error("model {model_id:?}: version {} cannot be ordered for rollback protection (expected N, A.B or A.B.C)", version.as_deref().map(|v| format!("{v:?}")).unwrap_or_else(|| "missing".into()))]
+    UnorderableVersion {
+        /// The model id.
+        model_id: String,
+        /// The signed version text, if any.
+        version: Option<String>,
+    },
+    /// The rollback state could not be read, parsed, locked or written: the
+    /// verifier's problem, not a verdict about the file.
+    #[error("rollback state: {reason}")]
+    State {
         /// Why.
         reason: String,
     },
@@ -121,6 +155,27 @@ pub enum RefusalKind {
         /// The loader's error.
         reason: String,
     },
+}
+
+impl RefusalKind {
+    /// Whether this is a problem on the verifier's side (the file could not
+    /// be read, the keys or policy are unusable, the rollback state is
+    /// broken): no verdict about the file; the CLI exits 2.
+    pub fn is_operational(&self) -> bool {
+        matches!(
+            self,
+            RefusalKind::Unreadable { .. }
+                | RefusalKind::Configuration { .. }
+                | RefusalKind::State { .. }
+        )
+    }
+
+    /// Whether the refusal is a finding about the file itself (digest,
+    /// signature, trust, content, rollback, substitution), the only
+    /// refusals that move a file into quarantine.
+    pub fn quarantinable(&self) -> bool {
+        !self.is_operational() && !matches!(self, RefusalKind::UnorderableVersion { .. })
+    }
 }
 
 /// The result of verifying one file: every check, and the refusal if any.
@@ -184,6 +239,7 @@ pub struct Verifier {
     policy: OpsPolicy,
     trust: TrustStore,
     container: tensorseal::Policy,
+    store: Option<tensorseal::RollbackStore>,
 }
 
 impl Verifier {
@@ -195,6 +251,7 @@ impl Verifier {
             policy: policy.clone(),
             trust,
             container,
+            store: policy.rollback_store(),
         })
     }
 
@@ -285,19 +342,31 @@ impl Verifier {
                             trusted.len()
                         ),
                     );
+                    if let Some(expected) = &self.policy.model_id {
+                        r.check("model-id", true, format!("{expected:?}, as expected"));
+                    }
                     r.trusted_signers = trusted;
-                    Some(m)
+                    if let Some(store) = &self.store {
+                        let res = store.check_and_record(&m);
+                        self.rollback_result(res, &m.info().model_id, r);
+                    }
+                    r.refusal.is_none().then_some(m)
                 }
                 Err(e) => {
-                    r.check("container", false, e.to_string());
-                    r.refuse(RefusalKind::Container {
-                        reason: e.to_string(),
-                    });
+                    let kind = refusal_of(&e);
+                    let name = if matches!(kind, RefusalKind::Substitution { .. }) {
+                        "model-id"
+                    } else {
+                        "container"
+                    };
+                    r.check(name, false, e.to_string());
+                    r.refuse(kind);
                     None
                 }
             };
         }
         let entries = self.check_signatures(path, bytes.len() as u64, &sha, r);
+        self.check_model_id(&entries, r);
         let insp = {
             let i = inspection::inspect(bytes, format);
             let pickle_family = inspection::is_pickle_family(format);
@@ -392,8 +461,15 @@ impl Verifier {
                 }
                 Err(e) => {
                     r.check("sidecar", false, e.to_string());
-                    r.refuse(RefusalKind::MalformedSidecar {
-                        reason: e.to_string(),
+                    // An I/O error says nothing about the file; a FIFO, a
+                    // device or an oversized or malformed sidecar does.
+                    r.refuse(match e {
+                        OpsError::Io { .. } => RefusalKind::Unreadable {
+                            reason: e.to_string(),
+                        },
+                        _ => RefusalKind::MalformedSidecar {
+                            reason: e.to_string(),
+                        },
                     });
                     return Vec::new();
                 }
@@ -547,58 +623,92 @@ impl Verifier {
         trusted
     }
 
-    fn check_rollback(&self, trusted: &[VerifiedEntry], r: &mut VerifyReport) {
-        let Some(state) = &self.policy.rollback_state else {
+    /// Every trusted statement must name the expected model (when one is
+    /// expected); a file without a trusted statement cannot be bound.
+    fn check_model_id(&self, trusted: &[VerifiedEntry], r: &mut VerifyReport) {
+        let Some(expected) = &self.policy.model_id else {
             return;
         };
         if trusted.is_empty() {
+            if r.refusal.is_none() {
+                let w = format!("model id {expected:?} not confirmed: no trusted signed statement");
+                r.check("model-id", true, w.clone());
+                r.warnings.push(w);
+            }
             return;
         }
-        let mut by_model: std::collections::BTreeMap<&str, Vec<rollback::Claim>> =
-            Default::default();
-        for v in trusted {
-            let Some(t) = parse_rfc3339(&v.statement.signed_at) else {
+        match trusted.iter().find(|v| &v.statement.model_id != expected) {
+            Some(v) => {
                 r.check(
-                    "rollback",
+                    "model-id",
                     false,
                     format!(
-                        "signed_at {:?} is not an RFC 3339 time",
-                        v.statement.signed_at
+                        "expected {expected:?}, signer {} signed model {:?}",
+                        v.fingerprint, v.statement.model_id
                     ),
                 );
-                r.refuse(RefusalKind::Rollback {
-                    reason: "unparsable signing time".into(),
+                r.refuse(RefusalKind::Substitution {
+                    expected: expected.clone(),
+                    found: v.statement.model_id.clone(),
                 });
-                return;
-            };
-            by_model
-                .entry(v.statement.model_name.as_str())
-                .or_default()
-                .push(rollback::Claim {
-                    signer: v.fingerprint.to_string(),
-                    signed_at: t,
-                    sha256: v.statement.sha256.clone(),
-                });
+            }
+            None => r.check("model-id", true, format!("{expected:?}, as expected")),
         }
-        for (model, claims) in by_model {
-            match rollback::check_and_update(state, model, &claims) {
-                Ok(Ok(())) => r.check(
-                    "rollback",
-                    true,
-                    format!("model {model:?}: not older than any statement seen"),
-                ),
-                Ok(Err(reason)) => {
-                    r.check("rollback", false, reason.clone());
-                    r.refuse(RefusalKind::Rollback { reason });
-                    return;
-                }
-                Err(e) => {
-                    r.check("rollback", false, e.to_string());
-                    r.refuse(RefusalKind::Rollback {
+    }
+
+    /// The explicit rollback step for a detached file that passed every
+    /// other check: one store, keyed by model id across trusted signers.
+    fn check_rollback(&self, trusted: &[VerifiedEntry], r: &mut VerifyReport) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        match detached_release(trusted) {
+            Ok(None) => r.check("rollback", true, "not tracked: no trusted signed statement"),
+            Ok(Some(release)) => {
+                let res = store.check_and_record_release(&release);
+                self.rollback_result(res, &release.model_id, r);
+            }
+            Err(kind) => {
+                r.check("rollback", false, kind.to_string());
+                r.refuse(kind);
+            }
+        }
+    }
+
+    fn rollback_result(
+        &self,
+        res: tensorseal::Result<tensorseal::rollback::Outcome>,
+        model_id: &str,
+        r: &mut VerifyReport,
+    ) {
+        use tensorseal::rollback::Outcome;
+        match res {
+            Ok(Outcome::Recorded { previous }) => r.check(
+                "rollback",
+                true,
+                match previous {
+                    Some(p) => format!(
+                        "model {model_id:?}: not older than the release accepted before (version {})",
+                        p.version
+                    ),
+                    None => format!("model {model_id:?}: first release seen, recorded"),
+                },
+            ),
+            Ok(Outcome::Untracked) => r.check(
+                "rollback",
+                true,
+                "not tracked: no trusted signer",
+            ),
+            Err(e) => {
+                let kind = if e.kind().is_finding() {
+                    refusal_of(&e)
+                } else {
+                    RefusalKind::State {
                         reason: e.to_string(),
-                    });
-                    return;
-                }
+                    }
+                };
+                r.check("rollback", false, e.to_string());
+                r.refuse(kind);
             }
         }
     }

@@ -36,7 +36,7 @@ fn sign(path: &Path, k: &SigningKey) -> SignOutcome {
     deps.insert("sklearn".to_string(), "1.3.0".to_string());
     deps.insert("numpy".to_string(), "1.24.3".to_string());
     let opts = SignOptions {
-        model_name: Some("risk_model".into()),
+        model_id: Some("risk_model".into()),
         model_version: Some("v0.2.0".into()),
         training_date: Some("2025-12-11".into()),
         dependencies: deps,
@@ -282,7 +282,7 @@ fn rollback_to_an_older_statement_is_refused() {
     let old_bytes = std::fs::read(&f).unwrap();
     let t0 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     let opts = |t| SignOptions {
-        model_name: Some("risk".into()),
+        model_id: Some("risk".into()),
         signed_at: Some(t),
         ..SignOptions::default()
     };

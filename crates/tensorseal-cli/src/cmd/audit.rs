@@ -31,9 +31,8 @@ pub struct Args {
     /// Let pickles with `unknown` globals pass.
     #[arg(long)]
     pub allow_unknown_globals: bool,
-    /// Rollback state file.
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub bind: super::BindArgs,
     /// Move every refused file (and its sidecar) here, with an incident report.
     #[arg(long, value_name = "DIR")]
     pub quarantine: Option<PathBuf>,
@@ -77,14 +76,16 @@ Exit status: 0 every model file passed; 1 a model file (or link) was
 refused, or --require-models found none; 2 could not decide (unreadable
 root, bad key or policy, audit log not writable); 64 usage.";
 
-/// Runs `audit`: exit 0 only when every model file passes, 1 otherwise.
+/// Runs `audit`: exit 0 only when every model file passes, 2 when a
+/// verifier-side problem kept a file from being judged, 1 otherwise.
 pub fn run(a: Args) -> CmdResult {
     let policy = ops_policy(Overrides {
         trust: a.trust.clone(),
         threshold: a.threshold.map(|n| n as usize),
         allow_unsigned: a.allow_unsigned.then_some(true),
         allow_unknown_globals: a.allow_unknown_globals.then_some(true),
-        rollback_state: a.state.clone(),
+        model_id: a.bind.model_id.clone(),
+        rollback_state: a.bind.state.clone(),
         quarantine_dir: a.quarantine.clone(),
         ..Overrides::default()
     })?;
@@ -105,6 +106,12 @@ pub fn run(a: Args) -> CmdResult {
     };
     let report = audit_dir(&a.dir, &verifier, &opts).map_err(Failure::operational)?;
     pb.finish_and_clear();
+    // Every move is announced on stderr, whatever the output mode.
+    for f in &report.files {
+        if let Some(q) = &f.quarantined_to {
+            tell!("{}: quarantined to {}", f.path.display(), q.display());
+        }
+    }
     if a.json {
         let mut v = serde_json::to_value(&report).map_err(Failure::new)?;
         // Keep the per-file verification details but make the top level easy to read.
@@ -157,8 +164,18 @@ pub fn run(a: Args) -> CmdResult {
             s.quarantined
         );
     }
+    // A verifier-side problem (e.g. a corrupt rollback state) decides
+    // nothing about the files: exit 2, not 1.
+    let operational = report.files.iter().any(|f| {
+        f.verification
+            .as_ref()
+            .and_then(|v| v.refusal.as_ref())
+            .is_some_and(|r| r.is_operational())
+    });
     if report.pass {
         Ok(())
+    } else if operational {
+        Err(Failure::silent(2))
     } else {
         Err(Failure::silent(1))
     }

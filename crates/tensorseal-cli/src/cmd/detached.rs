@@ -10,7 +10,7 @@ use tensorseal_ops::{
     SignOptions, Verifier,
 };
 
-use super::PolicyArgs;
+use super::{BindArgs, PolicyArgs};
 use crate::ops::{log_event, ops_policy, spinner_for};
 use crate::report::json_line;
 use crate::{CmdResult, Failure};
@@ -32,10 +32,12 @@ pub fn is_container(path: &Path) -> bool {
 /// The statement flags of `sign` for detached signatures.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StatementArgs {
-    /// Model name in the detached statement (default: the file stem).
-    #[arg(long, value_name = "N")]
-    pub model_name: Option<String>,
-    /// Model version in the detached statement.
+    /// Model id in the detached statement (required for detached signatures):
+    /// what `verify --model-id` binds to and rollback protection is keyed on.
+    #[arg(long, value_name = "ID", alias = "model-name")]
+    pub model_id: Option<String>,
+    /// Model version in the detached statement: N, A.B or A.B.C (optional
+    /// leading v) for rollback protection, compared numerically.
     #[arg(long, value_name = "V")]
     pub model_version: Option<String>,
     /// Training date in the detached statement.
@@ -49,7 +51,7 @@ pub struct StatementArgs {
 impl StatementArgs {
     /// Whether any statement flag was given.
     pub fn any(&self) -> bool {
-        self.model_name.is_some()
+        self.model_id.is_some()
             || self.model_version.is_some()
             || self.training_date.is_some()
             || !self.dep.is_empty()
@@ -58,6 +60,24 @@ impl StatementArgs {
 
 /// `sign FILE --key KEY` on a non-container: writes or extends the sidecar.
 pub fn sign(file: &Path, key_path: &Path, st: &StatementArgs) -> CmdResult {
+    if st.model_id.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(Failure {
+            message: format!(
+                "{}: a detached signature needs --model-id ID (verifiers bind to it and rollback protection is keyed on it; the file name is not used)",
+                file.display()
+            ),
+            status: 64,
+        });
+    }
+    if let Some(v) = st
+        .model_version
+        .as_deref()
+        .filter(|v| tensorseal::rollback::detached_version(v).is_none())
+    {
+        tell!(
+            "tensorseal: warning: --model-version {v:?} is not N, A.B or A.B.C: verifiers with rollback protection will refuse this file"
+        );
+    }
     let key = super::read_signing_key(key_path)?;
     let mut dependencies = BTreeMap::new();
     for d in &st.dep {
@@ -68,7 +88,7 @@ pub fn sign(file: &Path, key_path: &Path, st: &StatementArgs) -> CmdResult {
         dependencies.insert(n.trim().to_owned(), v.trim().to_owned());
     }
     let opts = SignOptions {
-        model_name: st.model_name.clone(),
+        model_id: st.model_id.clone(),
         model_version: st.model_version.clone(),
         training_date: st.training_date.clone(),
         dependencies,
@@ -102,7 +122,7 @@ pub fn sign(file: &Path, key_path: &Path, st: &StatementArgs) -> CmdResult {
     say!(
         "{}: signed {:?} ({}, sha256 {}) as {}; {} signature(s) in {}",
         file.display(),
-        out.statement.model_name,
+        out.statement.model_id,
         out.statement.format,
         out.statement.sha256,
         key.fingerprint(),
@@ -113,13 +133,19 @@ pub fn sign(file: &Path, key_path: &Path, st: &StatementArgs) -> CmdResult {
 }
 
 /// The overrides the `verify` flags describe.
-pub fn overrides(p: &PolicyArgs, quarantine: Option<&PathBuf>, allow_unknown: bool) -> Overrides {
+pub fn overrides(
+    p: &PolicyArgs,
+    bind: &BindArgs,
+    quarantine: Option<&PathBuf>,
+    allow_unknown: bool,
+) -> Overrides {
     Overrides {
         trust: p.trust.clone(),
         threshold: p.threshold.map(|n| n as usize),
         allow_unsigned: p.allow_unsigned.then_some(true),
         allow_unknown_globals: allow_unknown.then_some(true),
-        rollback_state: p.state.clone(),
+        model_id: bind.model_id.clone(),
+        rollback_state: bind.state.clone(),
         quarantine_dir: quarantine.cloned(),
         ..Overrides::default()
     }
@@ -129,12 +155,16 @@ pub fn overrides(p: &PolicyArgs, quarantine: Option<&PathBuf>, allow_unknown: bo
 pub fn verify(
     file: &Path,
     policy_args: &PolicyArgs,
+    bind: &BindArgs,
     quarantine_dir: Option<&PathBuf>,
     allow_unknown: bool,
     as_json: bool,
 ) -> CmdResult {
-    let policy = ops_policy(overrides(policy_args, quarantine_dir, allow_unknown))?;
-    let verifier = Verifier::new(&policy).map_err(Failure::new)?;
+    let policy = ops_policy(overrides(policy_args, bind, quarantine_dir, allow_unknown))?;
+    let verifier = Verifier::new(&policy).map_err(|e| Failure {
+        message: e.to_string(),
+        status: 2,
+    })?;
     let pb = spinner_for(file, "verifying");
     let report = verifier.verify(file);
     pb.finish_and_clear();
@@ -144,8 +174,11 @@ pub fn verify(
     }
     let mut quarantined = None;
     let mut quarantine_error = None;
-    let unreadable = matches!(report.refusal, Some(RefusalKind::Unreadable { .. }));
-    if !report.ok() && !unreadable {
+    let quarantinable = report
+        .refusal
+        .as_ref()
+        .is_some_and(RefusalKind::quarantinable);
+    if quarantinable {
         if let Some(dir) = &policy.quarantine_dir {
             match quarantine_refused(
                 &report,
@@ -153,7 +186,16 @@ pub fn verify(
                 crate::ops::audit_log()?,
                 &QuarantineOptions::default(),
             ) {
-                Ok(q) => quarantined = Some(q),
+                Ok(q) => {
+                    // Every move is announced, whatever the output mode.
+                    tell!(
+                        "{}: quarantined to {} (incident report {})",
+                        file.display(),
+                        q.path.display(),
+                        q.report_path.display()
+                    );
+                    quarantined = Some(q);
+                }
                 Err(e @ tensorseal_ops::OpsError::Log { .. }) => {
                     return Err(Failure::operational(e))
                 }
@@ -161,6 +203,10 @@ pub fn verify(
             }
         }
     }
+    let status = match &report.refusal {
+        Some(r) if r.is_operational() => 2,
+        _ => 1,
+    };
     if as_json {
         let mut v = serde_json::to_value(&report).map_err(Failure::new)?;
         if let Some(o) = v.as_object_mut() {
@@ -205,28 +251,28 @@ pub fn verify(
                     report.trusted_signers.join(", ")
                 }
             ),
-            Some(_) => {
-                if let Some(q) = &quarantined {
-                    say!(
-                        "  quarantined to {} (incident report {})",
-                        q.path.display(),
-                        q.report_path.display()
-                    );
-                }
-            }
+            Some(_) => {}
         }
         if let Some(r) = &report.refusal {
-            let mut msg = format!("{}: refused: {r}", file.display());
+            let verb = if r.is_operational() {
+                "could not verify"
+            } else {
+                "refused"
+            };
+            let mut msg = format!("{}: {verb}: {r}", file.display());
             if let Some(e) = &quarantine_error {
                 msg.push_str(&format!("; {e}"));
             }
-            return Err(Failure::new(msg));
+            return Err(Failure {
+                message: msg,
+                status,
+            });
         }
     }
     if report.ok() {
         Ok(())
     } else {
-        Err(Failure::silent(1))
+        Err(Failure::silent(status))
     }
 }
 

@@ -41,10 +41,6 @@ pub struct PolicyArgs {
     /// How many distinct trusted signers must have signed (default 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub threshold: Option<u64>,
-    /// Rollback state file: refuse versions older than, or different from, what
-    /// was seen before per (model id, signer); updated atomically.
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
     /// Recipient secret key (X-Wing / age PQ identity) to decrypt with (repeatable).
     #[arg(long = "identity", value_name = "KEY")]
     pub identity: Vec<PathBuf>,
@@ -73,9 +69,6 @@ impl PolicyArgs {
         }
         if let Some(n) = self.threshold {
             p = p.threshold(n as usize);
-        }
-        if let Some(s) = &self.state {
-            p = p.state_file(s);
         }
         Ok(p)
     }
@@ -121,8 +114,31 @@ pub fn refuse_side_outputs(input: &Path, state: Option<&Path>) -> Result<(), Fai
     Ok(())
 }
 
+/// The flags of the checks `verify` and `audit` add on top of the policy.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BindArgs {
+    /// The model id the file must carry (container model id, or the model id
+    /// of the detached signature): a validly signed file of another model is
+    /// refused as a substitution.
+    #[arg(long, value_name = "ID")]
+    pub model_id: Option<String>,
+    /// Rollback state file: per model id, across every trusted signer, refuse
+    /// a version older than, or the same version with other content than,
+    /// the release accepted before; updated atomically after a file passes.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+/// Largest key file read.
+const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
 fn read_text(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
+    tensorseal::config_file::read_regular_string(path, MAX_KEY_FILE_BYTES, "key file").map_err(
+        |e| Failure {
+            message: e.to_string(),
+            status: 2,
+        },
+    )
 }
 
 /// Reads a secret key file, unlocking it first if it is passphrase-protected

@@ -34,7 +34,7 @@ pub fn run(a: Args) -> CmdResult {
     }
     if a.statement.any() {
         return Err(Failure::new(format!(
-            "{}: a container's model name, version, training date and dependencies are set by `convert`; --model-name/--model-version/--training-date/--dep apply to detached signatures only",
+            "{}: a container's model name, version, training date and dependencies are set by `convert`; --model-id/--model-version/--training-date/--dep apply to detached signatures only",
             a.file.display()
         )));
     }

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use serde_json::json;
+use tensorseal::rollback::Outcome;
 use tensorseal::{Model, Verification};
 
-use super::{detached, PolicyArgs};
+use super::{detached, BindArgs, PolicyArgs};
 use crate::report::json_line;
 use crate::{CmdResult, Failure};
 use tensorseal_ops::{EventKind, NewEvent};
@@ -24,6 +25,8 @@ pub struct Args {
     copy: bool,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    bind: BindArgs,
     /// Move the file (and its sidecar) here when refused, with an incident report.
     #[arg(long, value_name = "DIR")]
     quarantine: Option<PathBuf>,
@@ -39,23 +42,27 @@ pub fn run(a: Args) -> CmdResult {
         return detached::verify(
             &a.file,
             &a.policy,
+            &a.bind,
             a.quarantine.as_ref(),
             a.allow_unknown_globals,
             a.json,
         );
     }
-    let quarantine_dir = match &a.quarantine {
-        Some(q) => Some(q.clone()),
-        None => crate::ops::ops_policy(Default::default())?.quarantine_dir,
-    };
-    let p = container_policy(&a.policy)?;
+    let ops = crate::ops::ops_policy(detached::overrides(
+        &a.policy,
+        &a.bind,
+        a.quarantine.as_ref(),
+        false,
+    ))?;
+    let p = container_policy(&a.policy, &a.bind, &ops)?;
+    let store = ops.rollback_store();
     let opts = a
         .policy
         .open_options()?
         .verification(Verification::Eager)
         .copy(a.copy);
     let pb = crate::ops::spinner_for(&a.file, "verifying");
-    let opened = (|| -> Result<(Model, usize), Failure> {
+    let opened = (|| -> tensorseal::Result<(Model, usize, Option<Outcome>)> {
         let model = Model::open_with(&a.file, &p, opts)?;
         // With identities, decrypt every readable tensor: every chunk's tag is checked.
         let mut decrypted = 0usize;
@@ -67,7 +74,12 @@ pub fn run(a: Args) -> CmdResult {
                 }
             }
         }
-        Ok((model, decrypted))
+        // Rollback is the last step: only a file that passed everything is recorded.
+        let outcome = match &store {
+            Some(s) => Some(s.check_and_record(&model)?),
+            None => None,
+        };
+        Ok((model, decrypted, outcome))
     })();
     pb.finish_and_clear();
     let opened = match opened {
@@ -76,15 +88,28 @@ pub fn run(a: Args) -> CmdResult {
             Ok(o)
         }
         Err(e) => {
-            let q = detached::container_refused(&a.file, &e.message, quarantine_dir.as_ref())?;
-            if let Some(q) = q {
+            // Only a finding about the file moves it; a verifier-side problem
+            // (I/O, rollback state, identity) exits 2 and leaves it alone.
+            let finding = e.kind().is_finding();
+            let q = detached::container_refused(
+                &a.file,
+                &e.to_string(),
+                ops.quarantine_dir.as_ref().filter(|_| finding),
+            )?;
+            if let Some(q) = &q {
                 tell!("{}: quarantined to {}", a.file.display(), q.display());
             }
-            Err(e)
+            Err((
+                Failure {
+                    message: e.to_string(),
+                    status: if finding { 1 } else { 2 },
+                },
+                q,
+            ))
         }
     };
     match opened {
-        Ok((model, decrypted)) => {
+        Ok((model, decrypted, outcome)) => {
             let bytes: u64 = model.manifest().slices.iter().map(|s| s.length).sum();
             let signers: Vec<_> = model
                 .signers()
@@ -104,6 +129,7 @@ pub fn run(a: Args) -> CmdResult {
                     "tensors": model.len(),
                     "slices": model.manifest().slices.len(),
                     "bytes_verified": bytes,
+                    "rollback": rollback_json(outcome.as_ref()),
                 }));
             } else {
                 let trusted: Vec<String> = model
@@ -135,25 +161,53 @@ pub fn run(a: Args) -> CmdResult {
                     bytes
                 );
             }
+            if let Some(Outcome::Untracked) = outcome {
+                tell!(
+                    "{}: warning: rollback not tracked (no trusted signer)",
+                    a.file.display()
+                );
+            }
             Ok(())
         }
-        Err(e) if a.json => {
+        Err((e, q)) if a.json => {
             json_line(&json!({
                 "file": a.file.display().to_string(),
                 "ok": false,
                 "error": e.message,
+                "quarantined_to": q.map(|q| q.display().to_string()),
             }));
-            Err(Failure::silent(1))
+            Err(Failure::silent(e.status))
         }
-        Err(e) => Err(e),
+        Err((e, _)) => Err(e),
     }
 }
 
-/// The container policy: the flags, merged over `--policy FILE` when given.
-fn container_policy(flags: &PolicyArgs) -> Result<tensorseal::Policy, Failure> {
-    if crate::ops::policy_file().is_none() {
-        return flags.policy();
+fn rollback_json(o: Option<&Outcome>) -> serde_json::Value {
+    match o {
+        None => json!(null),
+        Some(Outcome::Untracked) => json!("untracked"),
+        Some(Outcome::Recorded { previous }) => {
+            json!({"recorded": true, "previous_version": previous.map(|p| p.version)})
+        }
     }
-    let ops = crate::ops::ops_policy(detached::overrides(flags, None, false))?;
-    ops.container_policy().map_err(Failure::new)
+}
+
+/// The container policy: the flags, merged over `--policy FILE` when given,
+/// with the expected model id.
+fn container_policy(
+    flags: &PolicyArgs,
+    bind: &BindArgs,
+    ops: &tensorseal_ops::OpsPolicy,
+) -> Result<tensorseal::Policy, Failure> {
+    if crate::ops::policy_file().is_some() {
+        return ops.container_policy().map_err(|e| Failure {
+            message: e.to_string(),
+            status: 2,
+        });
+    }
+    let p = flags.policy()?;
+    Ok(match &bind.model_id {
+        Some(m) => p.expect_model_id(m.clone()),
+        None => p,
+    })
 }
