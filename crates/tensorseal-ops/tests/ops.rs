@@ -238,7 +238,11 @@ fn stale_sidecar_is_not_extended() {
     let (a, b) = (key(), key());
     sign(&f, &a);
     std::fs::write(&f, b"\x80\x02}q\x00.").unwrap();
-    let e = sign_file(&f, &b, &SignOptions::default()).unwrap_err();
+    let opts = SignOptions {
+        model_id: Some("risk_model".into()),
+        ..SignOptions::default()
+    };
+    let e = sign_file(&f, &b, &opts).unwrap_err();
     assert!(e.to_string().contains("other content"), "{e}");
 }
 
@@ -281,12 +285,13 @@ fn rollback_to_an_older_statement_is_refused() {
     let k = key();
     let old_bytes = std::fs::read(&f).unwrap();
     let t0 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    let opts = |t| SignOptions {
+    let opts = |t, v: &str| SignOptions {
         model_id: Some("risk".into()),
+        model_version: Some(v.into()),
         signed_at: Some(t),
         ..SignOptions::default()
     };
-    sign_file(&f, &k, &opts(t0)).unwrap();
+    sign_file(&f, &k, &opts(t0, "1.0")).unwrap();
     let old_sidecar = std::fs::read(sidecar_path(&f)).unwrap();
     let mut policy = policy_for(&[&k]);
     policy.rollback_state = Some(dir.path().join("state.json"));
@@ -298,7 +303,12 @@ fn rollback_to_an_older_statement_is_refused() {
         std::fs::read(fixture("sklearn/risk_logreg_p5.pkl")).unwrap(),
     )
     .unwrap();
-    sign_file(&f, &k, &opts(t0 + std::time::Duration::from_secs(60))).unwrap();
+    sign_file(
+        &f,
+        &k,
+        &opts(t0 + std::time::Duration::from_secs(60), "1.1"),
+    )
+    .unwrap();
     assert!(verify_file(&f, &policy).unwrap().ok());
     // Putting the old, validly signed pair back is a rollback.
     std::fs::write(&f, &old_bytes).unwrap();
@@ -525,10 +535,20 @@ fn policy_file_example_parses_and_flags_override() {
     assert_eq!(p.size_warning_bytes, 50 * 1024 * 1024);
     assert!(!p.allow_unknown_globals);
     let base = example.parent().unwrap();
-    assert_eq!(
-        p.quarantine_dir.as_deref(),
-        Some(base.join(".tensorseal/quarantine").as_path())
+    // The example never quarantines into (or keeps its state in) the
+    // repository it audits.
+    let q = p.quarantine_dir.as_deref().unwrap();
+    assert!(
+        q.is_absolute() && !q.starts_with(base.parent().unwrap()),
+        "{q:?}"
     );
+    let st = p.rollback_state.as_deref().unwrap();
+    assert!(
+        st.is_absolute() && !st.starts_with(base.parent().unwrap()),
+        "{st:?}"
+    );
+    assert_eq!(p.model_id.as_deref(), Some("risk_model"));
+    // Relative paths are relative to the policy file's directory.
     assert!(p.trusted_keys.iter().all(|k| k.starts_with(base)));
     let merged = p.merge(Overrides {
         trust: vec![PathBuf::from("/k/ci.pub")],
@@ -773,7 +793,11 @@ fn unrecognised_content_needs_a_trusted_signature_even_when_unsigned_is_allowed(
     );
     // Signed by a trusted key, the same bytes pass (the signature vouches for them).
     let k = key();
-    sign_file(&f, &k, &SignOptions::default()).unwrap();
+    let opts = SignOptions {
+        model_id: Some("onnx-model".into()),
+        ..SignOptions::default()
+    };
+    sign_file(&f, &k, &opts).unwrap();
     assert!(verify_file(&f, &policy_for(&[&k])).unwrap().ok());
     // Unsigned but recognised and safe content passes when unsigned files are allowed.
     let p = copy_fixture("safetensors/small.safetensors", dir.path());
