@@ -186,7 +186,16 @@ fn done_when_scenario() {
 
     // A signed hostile pickle is still refused.
     let evil = copy("hostile/os_system_p4.pkl", &models);
-    ok(&["sign", s(&evil), "--key", s(&key), "--audit-log", &log_s]);
+    ok(&[
+        "sign",
+        s(&evil),
+        "--key",
+        s(&key),
+        "--model-id",
+        "evil",
+        "--audit-log",
+        &log_s,
+    ]);
     let o = run(&[
         "verify",
         s(&evil),
@@ -232,7 +241,14 @@ fn policy_file_and_environment_audit_log() {
     let models = d.join("models");
     std::fs::create_dir(&models).unwrap();
     let model = copy("sklearn/risk_logreg.joblib", &models);
-    ok(&["sign", s(&model), "--key", s(&key)]);
+    ok(&[
+        "sign",
+        s(&model),
+        "--key",
+        s(&key),
+        "--model-id",
+        "risk_model",
+    ]);
     std::fs::write(
         d.join("policy.toml"),
         "trusted_keys = [\"ci.pub\"]\nthreshold = 1\nquarantine_dir = \"quarantine\"\naudit_log = \"policy-log.jsonl\"\n",

@@ -190,9 +190,10 @@ fn protected_keys_end_to_end() {
     assert_eq!(doc["signatures"].as_array().unwrap().len(), 2, "{doc}");
 
     // A protected key given where a public key belongs is named as such.
+    // A bad key is the verifier's problem, not a finding: exit 2.
     let o = run(&["ls", s(&m), "--trust", s(&signer)], None);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("passphrase-protected"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -28,9 +28,23 @@ fn ok(args: &[&str]) -> String {
 
 /// Runs a command that must be refused with exit 1 and one error line containing `needle`.
 fn refused(args: &[&str], needle: &str) {
+    fails(args, 1, needle)
+}
+
+/// Runs a command that must fail on the verifier's side (a bad key or
+/// identity: exit 2) with one error line containing `needle`.
+fn undecided(args: &[&str], needle: &str) {
+    fails(args, 2, needle)
+}
+
+fn fails(args: &[&str], code: i32, needle: &str) {
     let o = run(args);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{args:?} was not refused: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{args:?} was not refused: {err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.to_lowercase().contains(&needle.to_lowercase()),
@@ -210,7 +224,7 @@ fn done_when_scenario() {
         &["verify", s(&unsigned), trust[0], trust[1]],
         "unsigned file refused",
     );
-    refused(
+    undecided(
         &[
             "verify",
             m,
@@ -221,7 +235,7 @@ fn done_when_scenario() {
         ],
         "wrong key",
     );
-    refused(
+    undecided(
         &[
             "verify",
             m,
@@ -232,7 +246,7 @@ fn done_when_scenario() {
         ],
         "expected a recipient secret key, found a signer secret key",
     );
-    refused(
+    undecided(
         &["verify", m, "--trust", s(&owner_pub)],
         "signer public key",
     );
@@ -274,9 +288,11 @@ fn done_when_scenario() {
     );
     let v2b = e.convert("v2b.tseal", 9, "2", &sealed_args);
     refused(
-        &["ls", s(&v2b), trust[0], trust[1], st[0], st[1]],
+        &["verify", s(&v2b), trust[0], trust[1], st[0], st[1]],
         "equivocation refused",
     );
+    // Opening (ls, export) never touches the rollback state.
+    ok(&["ls", s(&v1), trust[0], trust[1]]);
     let expired = e.convert(
         "x.tseal",
         1,
@@ -293,10 +309,8 @@ fn done_when_scenario() {
     ok(&["verify", s(&v3), trust[0], trust[1], st[0], st[1]]);
     refused(
         &[
-            "export",
+            "verify",
             m,
-            "-o",
-            s(&e.p("old.safetensors")),
             trust[0],
             trust[1],
             st[0],
@@ -375,19 +389,19 @@ fn done_when_scenario() {
         "already signed",
     );
 
-    // Key files: wrong type, truncated, bad armor.
-    refused(
+    // Key files: wrong type, truncated, bad armor (the operator's problem: exit 2).
+    undecided(
         &["sign", m, "--key", s(&owner_key)],
         "expected a signer secret key",
     );
     let text = std::fs::read_to_string(&signer_key).unwrap();
     let cut = e.p("cut.key");
     std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
-    refused(&["sign", m, "--key", s(&cut)], "cut.key");
+    undecided(&["sign", m, "--key", s(&cut)], "cut.key");
     let armor = e.p("armor.key");
     std::fs::write(&armor, text.replace("BEGIN", "BEGUN")).unwrap();
-    refused(&["sign", m, "--key", s(&armor)], "armor.key");
-    refused(
+    undecided(&["sign", m, "--key", s(&armor)], "armor.key");
+    undecided(
         &[
             "grant",
             m,

@@ -56,13 +56,20 @@ impl PolicyArgs {
         };
         if !self.trust.is_empty() {
             let mut store = TrustStore::new();
+            // A key that cannot be used is the verifier's problem: exit 2.
             for t in &self.trust {
-                let n = store.add_path(t)?;
+                let n = store.add_path(t).map_err(|e| Failure {
+                    message: e.to_string(),
+                    status: 2,
+                })?;
                 if n == 0 {
-                    return Err(Failure::new(format!(
-                        "{}: no signer public key (.pub) in this directory",
-                        t.display()
-                    )));
+                    return Err(Failure {
+                        message: format!(
+                            "{}: no signer public key (.pub) in this directory",
+                            t.display()
+                        ),
+                        status: 2,
+                    });
                 }
             }
             p = p.trust(store);
@@ -164,8 +171,12 @@ fn warn_loose_secret(path: &Path) {
     }
 }
 
+/// A key file that cannot be used is the verifier's problem: exit 2.
 fn key_err(path: &Path) -> impl Fn(tensorseal::crypto::Error) -> Failure + '_ {
-    move |e| Failure::new(format!("{}: {e}", path.display()))
+    move |e| Failure {
+        message: format!("{}: {e}", path.display()),
+        status: 2,
+    }
 }
 
 /// Reads a signer secret key file.
