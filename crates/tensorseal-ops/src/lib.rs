@@ -77,8 +77,8 @@
 //! ```
 //!
 //! The **statement** (decoded `statement`) is compact JSON with, in this
-//! order: `schema` (`tensorseal/detached-statement/v1`), `file_name`,
-//! `sha256`, `size`, `format` (detected from content), `model_name`,
+//! order: `schema` (`tensorseal/detached-statement/v2`), `file_name`,
+//! `sha256`, `size`, `format` (detected from content), `model_id`,
 //! `model_version`, `training_date` (strings or `null`), `dependencies`
 //! (object name → version), `signer`, `signed_at` (RFC 3339 UTC). The
 //! signature is the composite signature over **exactly the decoded bytes**
@@ -97,12 +97,18 @@
 //! digest under another file name is [`RefusalKind::WrongFile`], under the
 //! same name [`RefusalKind::Tampered`]; same content under a new name is a
 //! warning); at least `threshold` distinct trusted signers must have signed;
-//! with a rollback state, a statement older than one already seen from the
-//! same signer for the same model is refused; pickle-family content
+//! with an expected model id ([`OpsPolicy::model_id`]) every trusted
+//! statement must name it ([`RefusalKind::Substitution`]); pickle-family content
 //! (pickle, joblib, PyTorch, NumPy) is inspected and must be `safe`
-//! (`unknown` only with `allow_unknown_globals`), signed or not.
-//! Containers are opened with `tensorseal::Model::open` under the
-//! equivalent [`tensorseal::Policy`].
+//! (`unknown` only with `allow_unknown_globals`), signed or not; last, with
+//! a rollback state, the release is checked against and recorded in the one
+//! [`tensorseal::RollbackStore`] shared with containers (per model id,
+//! across trusted signers; see [`tensorseal::rollback`]). Containers are opened with
+//! `tensorseal::Model::open` under the equivalent [`tensorseal::Policy`]
+//! (which carries the expected model id), then checked against the store.
+//! Only [`RefusalKind::quarantinable`] refusals move a file to quarantine;
+//! [`RefusalKind::is_operational`] ones (unreadable file, keys, policy,
+//! rollback state) decide nothing about the file.
 //!
 //! # Audit log
 //!
@@ -117,7 +123,9 @@
 //!
 //! See [`PolicyFile`] and `examples/policy.toml`: `trusted_keys`,
 //! `threshold`, `allow_unsigned`, `allow_unknown_globals`, `size_warning_mb`,
-//! `rollback_state`, `quarantine_dir`, `audit_log`, `audit_log_key`.
+//! `model_id`, `rollback_state`, `quarantine_dir`, `audit_log`,
+//! `audit_log_key`. Relative paths are relative to the policy file's
+//! directory.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -129,7 +137,7 @@ pub mod inspection;
 mod load;
 mod policy;
 pub mod quarantine;
-pub mod rollback;
+mod rollback;
 mod sidecar;
 mod util;
 mod verify;

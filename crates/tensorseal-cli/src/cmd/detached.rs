@@ -240,8 +240,8 @@ pub fn verify(
         for w in &report.warnings {
             say!("  warning: {w}");
         }
-        match &report.refusal {
-            None => say!(
+        if report.refusal.is_none() {
+            say!(
                 "{}: OK ({}, signed by {})",
                 file.display(),
                 report.format,
@@ -250,8 +250,7 @@ pub fn verify(
                 } else {
                     report.trusted_signers.join(", ")
                 }
-            ),
-            Some(_) => {}
+            );
         }
         if let Some(r) = &report.refusal {
             let verb = if r.is_operational() {
