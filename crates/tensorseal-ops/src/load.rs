@@ -63,9 +63,13 @@ pub struct Refusal {
 }
 
 /// Verifies `path` per `policy` (signatures, trust threshold, digest, size,
-/// rollback; inspection of pickle-family content), and returns the model or
-/// a typed refusal. On refusal the file is quarantined when the policy has a
-/// `quarantine_dir`; every outcome is logged when it has an `audit_log`.
+/// the expected model id of [`OpsPolicy::model_id`], inspection of
+/// pickle-family content, then rollback against the policy's state), and
+/// returns the model or a typed refusal. On a refusal that is a finding about
+/// the file ([`RefusalKind::quarantinable`]) the file is quarantined when the
+/// policy has a `quarantine_dir`; a verifier-side problem (unreadable file,
+/// keys, rollback state) leaves it in place. Every outcome is logged when the
+/// policy has an `audit_log`.
 // The refusal carries everything an operator needs (checks, quarantine
 // outcome); it is the rare path, so its size does not matter.
 #[allow(clippy::result_large_err)]

@@ -54,6 +54,12 @@
 //! assert_eq!(model.tensor("w")?.as_slice::<f32>()?, &[1.0, 2.0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Rollback protection is an explicit step after a file is accepted: a
+//! [`RollbackStore`] keeps, per model id across every trusted signer, the
+//! highest version accepted ([`RollbackStore::check_and_record`]); a
+//! [`Policy`] can also expect a model id ([`Policy::expect_model_id`]), so
+//! that a validly signed file of another model is refused.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
