@@ -124,7 +124,14 @@ impl Gate {
         std::fs::copy(self.keydir.join("ci.pub"), r.join("keys/ci.pub")).unwrap();
         let key = self.keydir.join("ci.key");
         write(&r.join("models/clf.pkl"), b"\x80\x02}q\x00.");
-        ok(&["sign", s(&r.join("models/clf.pkl")), "--key", s(&key)]);
+        ok(&[
+            "sign",
+            s(&r.join("models/clf.pkl")),
+            "--key",
+            s(&key),
+            "--model-id",
+            "clf",
+        ]);
         // Hugging Face cache layout: the snapshot entry links into blobs/.
         write(&r.join("hub/blobs/5e1f"), b"\x80\x02]q\x00.");
         std::fs::create_dir_all(r.join("hub/snapshots/main")).unwrap();
@@ -134,6 +141,8 @@ impl Gate {
             s(&r.join("hub/snapshots/main/model.pkl")),
             "--key",
             s(&key),
+            "--model-id",
+            "hub-model",
         ]);
         r
     }

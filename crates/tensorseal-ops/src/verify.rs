@@ -33,6 +33,14 @@ pub struct Check {
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefusalKind {
+    /// The path names something that is not a regular file (a dangling
+    /// link, a link loop, a directory, a FIFO, a device): refused, never
+    /// read, and not quarantined (there is no file to move).
+    #[error("not a regular file: {reason}")]
+    NotAFile {
+        /// Why.
+        reason: String,
+    },
     /// The file could not be read.
     #[error("cannot read the file: {reason}")]
     Unreadable {
@@ -174,7 +182,11 @@ impl RefusalKind {
     /// signature, trust, content, rollback, substitution), the only
     /// refusals that move a file into quarantine.
     pub fn quarantinable(&self) -> bool {
-        !self.is_operational() && !matches!(self, RefusalKind::UnorderableVersion { .. })
+        !self.is_operational()
+            && !matches!(
+                self,
+                RefusalKind::UnorderableVersion { .. } | RefusalKind::NotAFile { .. }
+            )
     }
 }
 
@@ -266,7 +278,13 @@ impl Verifier {
         // Links are followed (the sidecar stays beside the path given).
         if let Err(reason) = crate::util::resolve_model_path(path) {
             report.check("read", false, reason.clone());
-            report.refuse(RefusalKind::Unreadable { reason });
+            // Something is there (a dangling link, a FIFO, a device): a
+            // finding about the path. Nothing there: nothing to judge.
+            report.refuse(if std::fs::symlink_metadata(path).is_ok() {
+                RefusalKind::NotAFile { reason }
+            } else {
+                RefusalKind::Unreadable { reason }
+            });
             return report;
         }
         match tensorseal::FileBytes::map(path) {
