@@ -300,6 +300,8 @@ fn new_files_follow_the_umask_and_replacements_keep_their_mode() {
     ok(os(&[
         OsStr::new("sign"),
         pkl.as_os_str(),
+        OsStr::new("--model-id"),
+        OsStr::new("risk"),
         OsStr::new("--key"),
         key.as_os_str(),
     ]));
@@ -309,6 +311,8 @@ fn new_files_follow_the_umask_and_replacements_keep_their_mode() {
     ok(os(&[
         OsStr::new("sign"),
         pkl.as_os_str(),
+        OsStr::new("--model-id"),
+        OsStr::new("risk"),
         OsStr::new("--key"),
         key.as_os_str(),
     ]));
@@ -357,6 +361,8 @@ fn loading_a_group_readable_secret_key_warns() {
         run(os(&[
             OsStr::new("sign"),
             pkl.as_os_str(),
+            OsStr::new("--model-id"),
+            OsStr::new("risk"),
             OsStr::new("--key"),
             key.as_os_str(),
         ]))

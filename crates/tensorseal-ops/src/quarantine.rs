@@ -253,21 +253,14 @@ fn move_file(
             Err(_) => {}
         }
     }
-    // Copy, fsync, check, rename without clobbering, unlink.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tensorseal-quarantine-")
-        .suffix(".tmp")
-        .tempfile_in(&dest_dir)
+    // Copy, check, then commit (fsync, rename without clobbering, directory
+    // fsync), then unlink.
+    let mut tmp = tensorseal_fs::AtomicFile::create(dest, tensorseal_fs::Mode::New)
         .map_err(|e| format!("create temporary file in {}: {e}", dest_dir.display()))?;
     {
         let mut input = File::open(src).map_err(|e| format!("open: {e}"))?;
-        std::io::copy(&mut input, tmp.as_file_mut()).map_err(|e| format!("copy: {e}"))?;
-        tmp.as_file_mut()
-            .flush()
-            .map_err(|e| format!("flush copy: {e}"))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| format!("fsync copy: {e}"))?;
+        std::io::copy(&mut input, &mut tmp).map_err(|e| format!("copy: {e}"))?;
+        tmp.flush().map_err(|e| format!("flush copy: {e}"))?;
     }
     let (copy_sha, _) = hash_file(tmp.path()).map_err(|e| format!("re-read copy: {e}"))?;
     if copy_sha != sha256 {
@@ -279,12 +272,8 @@ fn move_file(
     if let Some(hook) = &opts.copy_hook {
         hook(tmp.path()).map_err(|e| format!("before rename: {e}"))?;
     }
-    tmp.persist_noclobber(dest)
-        .map_err(|e| format!("rename copy to {}: {}", dest.display(), e.error))?;
-    if let Err(e) = sync_dir(&dest_dir) {
-        let _ = std::fs::remove_file(dest);
-        return Err(e.to_string());
-    }
+    tmp.commit()
+        .map_err(|e| format!("move copy to {}: {e}", dest.display()))?;
     if let Err(e) = std::fs::remove_file(src) {
         // Keep exactly one copy: the original.
         let _ = std::fs::remove_file(dest);

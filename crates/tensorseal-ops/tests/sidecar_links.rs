@@ -29,7 +29,11 @@ fn a_sidecar_linked_to_the_model_is_refused() {
         } else {
             std::fs::hard_link(&model, &sidecar).unwrap();
         }
-        let e = sign_file(&model, &key, &SignOptions::default()).unwrap_err();
+        let opts = SignOptions {
+            model_id: Some("m".into()),
+            ..SignOptions::default()
+        };
+        let e = sign_file(&model, &key, &opts).unwrap_err();
         assert!(e.to_string().contains("signed file itself"), "{link}: {e}");
         assert_eq!(std::fs::read(&model).unwrap(), bytes, "{link}");
     }

@@ -43,7 +43,6 @@
 //! releasing the lock. Nothing is written when the check fails.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
@@ -369,22 +368,16 @@ impl RollbackStore {
 }
 
 fn save(path: &Path, state: &RollbackState) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tensorseal-state-")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, "create temporary file", e))?;
-    tmp.write_all(state.to_json().as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(tmp.path(), "write rollback state", e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "rename rollback state into place", e.error))?;
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&dir, "fsync directory", e))
+    tensorseal_fs::write_atomic(
+        path,
+        state.to_json().as_bytes(),
+        tensorseal_fs::Mode::Replace,
+    )
+    .map_err(|e| {
+        let op = e.op();
+        let at = e.path().to_path_buf();
+        Error::io(&at, op, e.into_source())
+    })
 }
 
 /// Bits per component of a dotted detached version: `A.B.C` is

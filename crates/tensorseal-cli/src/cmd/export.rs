@@ -25,7 +25,7 @@ pub struct Args {
 /// Runs `export`.
 pub fn run(a: Args) -> CmdResult {
     super::refuse_same_file(&a.file, &a.output, "-o")?;
-    super::refuse_side_outputs(&a.file, a.policy.state.as_deref())?;
+    super::refuse_side_outputs(&a.file, None)?;
     let pb = crate::ops::spinner_for(&a.file, "exporting");
     let res = Model::open_with(&a.file, &a.policy.policy()?, a.policy.open_options()?)
         .and_then(|model| export_safetensors(&model, &a.output, a.force).map(|()| model));

@@ -24,7 +24,7 @@ pub struct Args {
 
 /// Runs `ls`.
 pub fn run(a: Args) -> CmdResult {
-    super::refuse_side_outputs(&a.file, a.policy.state.as_deref())?;
+    super::refuse_side_outputs(&a.file, None)?;
     let opts = a.policy.open_options()?.verification(Verification::Lazy);
     let model = Model::open_with(&a.file, &a.policy.policy()?, opts)?;
     let info = model.info();

@@ -37,7 +37,7 @@ pub struct Args {
 
 /// Runs `verify`: structure, manifest digest, padding and every slice digest.
 pub fn run(a: Args) -> CmdResult {
-    super::refuse_side_outputs(&a.file, a.policy.state.as_deref())?;
+    super::refuse_side_outputs(&a.file, a.bind.state.as_deref())?;
     if !detached::is_container(&a.file) {
         return detached::verify(
             &a.file,
