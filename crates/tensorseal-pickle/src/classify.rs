@@ -340,6 +340,14 @@ const DENY_MODULES: &[(&str, DangerReason)] = &[
     ("zipimport", R::Import),
     ("pkgutil", R::Import),
     ("modulefinder", R::Import),
+    // copyreg's extension registry decides what EXT1/2/4 import, and its
+    // dispatch table and constructors are process-wide pickling state: a
+    // pickle that calls into it (add_extension, remove_extension,
+    // clear_extension_cache, pickle, constructor, the registries themselves)
+    // reprograms later loads. Only `_reconstructor` is exempt (see
+    // DENY_EXEMPT).
+    ("copyreg", R::Import),
+    ("copy_reg", R::Import),
     ("pickle", R::NestedLoader),
     ("_pickle", R::NestedLoader),
     ("cPickle", R::NestedLoader),
@@ -429,6 +437,16 @@ const DENY_MODULES: &[(&str, DangerReason)] = &[
     ("modelaudit", R::ScannerTampering),
     ("model_unpickler", R::ScannerTampering),
     ("saferpickle", R::ScannerTampering),
+];
+
+/// Exact pairs inside a denied module that are not dangerous by themselves.
+/// `copyreg._reconstructor(cls, base, state)` is how protocol 0/1 pickle any
+/// plain object (`base.__new__(cls, state)` then `base.__init__`): its
+/// `cls` and `base` are globals of their own, classified separately, so the
+/// call adds no power. Not allowed either (unknown): no profile needs it.
+const DENY_EXEMPT: &[(&str, &str)] = &[
+    ("copyreg", "_reconstructor"),
+    ("copy_reg", "_reconstructor"),
 ];
 
 /// Exact `(module, name)` pairs denied in modules not denied as a whole.
@@ -571,6 +589,9 @@ fn is_identifier(s: &str) -> bool {
 /// `__builtins__`, `__call__`) as attribute gadgets; and names that are not
 /// identifier paths.
 pub fn deny_reason(module: &str, name: &str) -> Option<DangerReason> {
+    if DENY_EXEMPT.contains(&(module, name)) {
+        return None;
+    }
     let all: Vec<&str> = module.split('.').chain(name.split('.')).collect();
     let module_len = module.split('.').count();
     // Read the path from its start and, for dotted names, from every name

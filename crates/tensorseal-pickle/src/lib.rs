@@ -46,6 +46,8 @@ pub mod value;
 pub use classify::{allow_list, deny_reason, DangerReason, GlobalClass, Profile};
 pub use error::{LimitKind, PickleError};
 pub use inspect::{inspect, inspect_bytes, inspect_one, inspect_with};
-pub use machine::{parse, parse_one, HookError, Hooks, Limits, Machine, NoHooks, Options, Parsed};
+pub use machine::{
+    parse, parse_one, HookError, Hooks, Limits, Machine, NoHooks, Options, Parsed, EXTENSION_MODULE,
+};
 pub use report::{Finding, FindingKind, GlobalRef, Report, Severity, Verdict};
 pub use value::{Call, CallKind, Graph, Node, NodeId, Shape, Value};

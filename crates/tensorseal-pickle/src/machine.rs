@@ -13,6 +13,10 @@ const FAN_OUT_DEPTH_LIMIT: u32 = 3;
 /// Tree-walk size from which reference expansion is reported.
 const EXPANDED_LIMIT: u64 = 10_000_000;
 
+/// Module recorded for globals loaded through `EXT1/EXT2/EXT4` (the name is
+/// the extension code). Not an importable module name, so never allowed.
+pub const EXTENSION_MODULE: &str = "<copyreg extension registry>";
+
 /// Error type hooks return to refuse the input.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -608,6 +612,32 @@ impl<'a, 'o> State<'a, 'o> {
         });
     }
 
+    /// `EXT1/2/4`: the loader imports whatever `(module, name)` copyreg's
+    /// extension registry maps the code to *at load time* (the registry is
+    /// process state, filled by `copyreg.add_extension`, possibly by an
+    /// earlier call in the same pickle). The stream does not name the global,
+    /// so it can never be allowed: it is recorded as an unknown global.
+    fn extension_global(&mut self, ext: i64) -> R<NodeId> {
+        let module = EXTENSION_MODULE.to_owned();
+        let name = ext.to_string();
+        self.finding(
+            FindingKind::UnknownGlobal,
+            Severity::Unknown,
+            format!(
+                "{} imports extension code {ext} from copyreg's extension registry: the global it resolves to is decided at load time, not by the stream",
+                self.name
+            ),
+        );
+        self.globals.push(GlobalRef {
+            module: module.clone(),
+            name: name.clone(),
+            class: GlobalClass::Unknown,
+            offset: self.op_start,
+        });
+        self.charge((module.len() + name.len()) as u64)?;
+        self.new_node(Value::Global { module, name }, 0)
+    }
+
     fn text_global(&mut self) -> R<(String, String)> {
         let module = self.utf8_line()?;
         let name = self.utf8_line()?;
@@ -900,11 +930,18 @@ impl<'a, 'o> State<'a, 'o> {
                 })
             }
             op::EXT1 | op::EXT2 | op::EXT4 => {
-                return Err(PickleError::Unsupported {
-                    opcode: self.name,
-                    offset: self.op_start,
-                    reason: "the copyreg extension registry is not supported",
-                })
+                // Operand widths and signedness as CPython's load_ext1/2/4.
+                let ext = match code {
+                    op::EXT1 => i64::from(self.u8()?),
+                    op::EXT2 => i64::from(u16::from_le_bytes(self.arr::<2>()?)),
+                    _ => i64::from(i32::from_le_bytes(self.arr::<4>()?)),
+                };
+                if ext <= 0 {
+                    // copyreg only registers codes 1..=0x7fffffff: a loader fails here.
+                    return Err(self.bad(format!("extension code {ext} is never registered")));
+                }
+                let id = self.extension_global(ext)?;
+                self.push(id)?;
             }
             // ---- containers
             op::EMPTY_TUPLE => self.push_container(Value::Tuple(Vec::new()), &[])?,
