@@ -13,7 +13,7 @@
 //! | content | what is inspected |
 //! |---|---|
 //! | bare pickle | the stream, profile `Any` (so a scikit-learn pickle can be safe); a zip end record inside or after it is a polyglot (`dangerous`) |
-//! | joblib (maybe zlib/gzip/bz2/xz/lzma) | the stream after bounded decompression, profile `Sklearn`, inline `NumpyArrayWrapper` bytes framed by the converter's hook |
+//! | joblib (maybe zlib/gzip/bz2/xz/lzma) | the stream after bounded decompression, profile `Sklearn`, inline `NumpyArrayWrapper` bytes framed by the converter's hook exactly as joblib reads them (the padding-length byte is trusted; padding a writer would not produce is `dangerous`); an object-dtype array is the nested pickle joblib's `pickle.load` reads, inspected with the same machine and profile |
 //! | legacy PyTorch | each of the five pickles (profile `Torch`), then the raw storages through the converter's checks |
 //! | PyTorch zip | every member except raw `data/N` records (`.pkl` members as pickles, profile `Torch`; anything else by content), then the storage geometry through the converter when the pickles are safe |
 //! | TorchScript zip | `dangerous` (it carries `code/` that `torch.jit.load` runs, the path of CVE-2025-32434); its pickles are still inspected and reported |
@@ -727,11 +727,8 @@ fn joblib(ctx: &mut Ctx<'_>, data: &[u8], compression: Option<Compression>, scop
             &owned
         }
     };
-    let mut hooks = JoblibHooks {
-        max_array_bytes: ctx.opts.max_member_bytes,
-        ..JoblibHooks::default()
-    };
     let profile = ctx.profile(Profile::Sklearn);
+    let mut hooks = JoblibHooks::new(ctx.opts.max_member_bytes, ctx.pickle_options(profile));
     pickle(ctx, stream, 0, scope, profile, &mut hooks);
 }
 

@@ -12,7 +12,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tensorseal_pickle::{
-    GlobalClass, Graph, HookError, Hooks, NodeId, Parsed, Profile, Severity, Value,
+    Finding, FindingKind, GlobalClass, GlobalRef, Graph, HookError, Hooks, NoHooks, NodeId,
+    Options, Parsed, Profile, Severity, Value,
 };
 
 use crate::compress::{decompress, Compression};
@@ -76,7 +77,8 @@ pub enum NpDType {
         /// UCS-4 stored big-endian.
         big_endian: bool,
     },
-    /// Object dtype (payload would be a nested pickle): refused.
+    /// Object dtype, also a structured dtype with an object field (NumPy's
+    /// `hasobject`): joblib stores the array as a nested pickle.
     Object,
 }
 
@@ -262,7 +264,8 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
         .as_str(state[1])
         .ok_or("dtype byte order is not a str")?;
     if descr.starts_with('O') {
-        return Err("object dtype (a nested pickle) is refused".into());
+        // joblib stores such an array as a nested pickle (`dtype.hasobject`).
+        return Ok(NpDType::Object);
     }
     if !matches!(graph.get(state[2]), Some(Value::None)) {
         return Err("sub-array dtypes are not supported".into());
@@ -303,6 +306,10 @@ fn parse_np_dtype_depth(graph: &Graph, id: NodeId, depth: usize) -> Result<NpDTy
             return Err("field entry too short".into());
         }
         let sub = parse_np_dtype_depth(graph, t[0], depth + 1)?;
+        if sub == NpDType::Object {
+            // An object field makes the whole dtype `hasobject`.
+            return Ok(NpDType::Object);
+        }
         let off = graph.as_int(t[1]).ok_or("field offset is not an int")?;
         let off = u64::try_from(off).map_err(|_| "negative field offset")?;
         let NpDType::Simple { dtype, big_endian } = sub else {
@@ -348,22 +355,65 @@ fn is_wrapper(graph: &Graph, id: NodeId) -> bool {
     graph.class_of(id).is_some_and(|c| WRAPPERS.contains(&c))
 }
 
-/// The pickle hook that consumes each wrapper's inline bytes.
+/// The pickle hook that consumes each wrapper's inline bytes exactly as
+/// joblib's `NumpyUnpickler` does (`NumpyArrayWrapper.read_array`), so that
+/// the opcodes after an array are the ones joblib runs:
+/// - object dtype (`hasobject`): one nested pickle, read as the plain
+///   `pickle.load` joblib calls (no padding byte even when the wrapper has
+///   an alignment; wrappers inside it carry no inline data); its globals
+///   and findings are reported as part of the stream;
+/// - otherwise, when the wrapper has a `numpy_array_alignment_bytes` that
+///   is not `None` (whatever its value), one byte `n` and `n` bytes of
+///   padding (whatever their content), then the array bytes.
+///
+/// Padding a joblib writer would not produce (zero or over-long, not `0xFF`,
+/// array not aligned, odd alignment value) is still skipped as joblib skips
+/// it, and reported as a dangerous finding: only a crafted file has it, and
+/// its purpose is to frame the stream differently for stricter readers
+/// (scanners) than for joblib.
 #[derive(Debug, Default)]
 pub struct JoblibHooks {
     /// Arrays by wrapper node.
     pub arrays: HashMap<NodeId, InlineArray>,
     /// Limit on one array's bytes.
     pub max_array_bytes: u64,
+    /// Options for the nested pickles of object arrays (profile, limits).
+    pub nested: Options,
+    pending_globals: Vec<GlobalRef>,
+    pending_findings: Vec<Finding>,
 }
 
+impl JoblibHooks {
+    /// Hooks with this array limit; nested pickles are read with `nested`.
+    pub fn new(max_array_bytes: u64, nested: Options) -> Self {
+        JoblibHooks {
+            max_array_bytes,
+            nested,
+            ..JoblibHooks::default()
+        }
+    }
+
+    fn finding(&mut self, offset: usize, kind: FindingKind, severity: Severity, message: String) {
+        self.pending_findings.push(Finding {
+            offset,
+            kind,
+            severity,
+            message,
+        });
+    }
+}
+
+/// What a joblib writer puts in `numpy_array_alignment_bytes`.
+const JOBLIB_ALIGNMENT: i64 = 16;
+
 fn wrapper_array(
+    hooks: &mut JoblibHooks,
     graph: &Graph,
     obj: NodeId,
     input: &[u8],
     pos: usize,
-    limit: u64,
 ) -> Result<(InlineArray, usize), String> {
+    let limit = hooks.max_array_bytes;
     let call = graph.as_call(obj).ok_or("wrapper is not an object")?;
     match graph.as_tuple(call.args) {
         Some([]) => {}
@@ -411,6 +461,9 @@ fn wrapper_array(
         _ => return Err("wrapper order is neither 'C' nor 'F'".into()),
     };
     let dtype = parse_np_dtype(graph, get("dtype")?)?;
+    if dtype == NpDType::Object {
+        return nested_pickle(hooks, input, pos, shape, fortran);
+    }
     let n = numel(&shape).ok_or("shape product overflows")?;
     let nbytes = n
         .checked_mul(dtype.itemsize())
@@ -421,31 +474,55 @@ fn wrapper_array(
         ));
     }
     let mut p = pos;
-    // Absent (old joblib) or None (non-seekable writer): no padding.
-    let align = match graph
+    // joblib tests `is not None` only: absent (joblib <= 1.1) or None
+    // (non-seekable writer) means no padding, any other value means padding.
+    let align = graph
         .dict_get_str(state, "numpy_array_alignment_bytes")
-        .and_then(|al| graph.get(al))
-    {
-        None | Some(Value::None) => None,
-        Some(Value::Int(a)) if (1..=255).contains(a) => Some(*a as usize),
-        _ => return Err("bad numpy_array_alignment_bytes".into()),
-    };
-    if let Some(align) = align {
-        let pad = *input
-            .get(p)
-            .ok_or("truncated before the padding-length byte")? as usize;
+        .and_then(|al| graph.get(al));
+    if !matches!(align, None | Some(Value::None)) {
+        let pad = usize::from(
+            *input
+                .get(p)
+                .ok_or("truncated before the padding-length byte")?,
+        );
         p += 1;
         let padding = input
             .get(p..p + pad)
             .ok_or("truncated inside the alignment padding")?;
-        if padding.iter().any(|&b| b != 0xFF) || pad == 0 || pad > align {
-            return Err("malformed alignment padding".into());
-        }
         p += pad;
-        if !p.is_multiple_of(align) {
-            return Err(format!(
-                "array data at offset {p} is not {align}-byte aligned"
-            ));
+        let mut odd = Vec::new();
+        match align {
+            Some(Value::Int(a)) if (1..=255).contains(a) => {
+                let a = *a as usize;
+                if pad == 0 || pad > a {
+                    odd.push(format!("{pad} padding byte(s) for a {a}-byte alignment"));
+                }
+                if !p.is_multiple_of(a) {
+                    odd.push(format!("array data at offset {p} is not {a}-byte aligned"));
+                }
+            }
+            Some(v) => odd.push(format!(
+                "numpy_array_alignment_bytes is a {} (a joblib writer stores {JOBLIB_ALIGNMENT})",
+                match v {
+                    Value::Int(i) => format!("out-of-range int {i}"),
+                    other => other.type_name().to_owned(),
+                }
+            )),
+            None => {}
+        }
+        if padding.iter().any(|&b| b != 0xFF) {
+            odd.push("padding bytes other than 0xFF".to_owned());
+        }
+        if !odd.is_empty() {
+            hooks.finding(
+                pos,
+                FindingKind::ArrayPadding,
+                Severity::Dangerous,
+                format!(
+                    "NumpyArrayWrapper padding a joblib writer does not produce ({}); skipped as joblib skips it: padding-length byte {pad}, array data from offset {p}",
+                    odd.join("; ")
+                ),
+            );
         }
     }
     let len = usize::try_from(nbytes).map_err(|_| "array size does not fit in memory")?;
@@ -467,6 +544,44 @@ fn wrapper_array(
     ))
 }
 
+/// An object array: joblib calls `pickle.load(file_handle)`, which reads
+/// exactly one pickle (to its STOP) with a plain unpickler.
+fn nested_pickle(
+    hooks: &mut JoblibHooks,
+    input: &[u8],
+    pos: usize,
+    shape: Vec<u64>,
+    fortran: bool,
+) -> Result<(InlineArray, usize), String> {
+    let (report, end) = tensorseal_pickle::inspect_one(input, pos, &hooks.nested, &mut NoHooks);
+    hooks.pending_globals.extend(report.globals);
+    hooks.pending_findings.extend(report.findings);
+    let Some(end) = end else {
+        return Err(format!(
+            "object array: the nested pickle at offset {pos} does not parse"
+        ));
+    };
+    hooks.finding(
+        pos,
+        FindingKind::Note,
+        Severity::Info,
+        format!(
+            "object array: nested pickle of {} bytes at offset {pos}, read as joblib's pickle.load reads it",
+            end - pos
+        ),
+    );
+    Ok((
+        InlineArray {
+            dtype: NpDType::Object,
+            shape,
+            fortran,
+            data_offset: pos,
+            data_len: end - pos,
+        },
+        end - pos,
+    ))
+}
+
 impl Hooks for JoblibHooks {
     fn after_build(
         &mut self,
@@ -478,10 +593,17 @@ impl Hooks for JoblibHooks {
         if !is_wrapper(graph, obj) {
             return Ok(0);
         }
-        let (arr, consumed) = wrapper_array(graph, obj, input, pos, self.max_array_bytes)
+        let (arr, consumed) = wrapper_array(self, graph, obj, input, pos)
             .map_err(|m| -> HookError { format!("NumpyArrayWrapper: {m}").into() })?;
         self.arrays.insert(obj, arr);
         Ok(consumed)
+    }
+
+    fn take_findings(&mut self) -> (Vec<GlobalRef>, Vec<Finding>) {
+        (
+            std::mem::take(&mut self.pending_globals),
+            std::mem::take(&mut self.pending_findings),
+        )
     }
 }
 
@@ -499,12 +621,9 @@ pub struct JoblibGraph {
 /// global must be allowed.
 pub fn parse_joblib(stream: &[u8], opts: &ConvertOptions) -> Result<JoblibGraph, ConvertError> {
     let structure = "joblib pickle stream";
-    let mut hooks = JoblibHooks {
-        arrays: HashMap::new(),
-        max_array_bytes: opts.max_tensor_bytes,
-    };
-    let machine =
-        tensorseal_pickle::Machine::new(tensorseal_pickle::Options::new(Profile::Sklearn));
+    let pickle_opts = Options::new(Profile::Sklearn);
+    let mut hooks = JoblibHooks::new(opts.max_tensor_bytes, pickle_opts.clone());
+    let machine = tensorseal_pickle::Machine::new(pickle_opts);
     let parsed = machine
         .parse_with(stream, &mut hooks)
         .map_err(|source| ConvertError::Pickle {

@@ -108,6 +108,15 @@ pub trait Hooks {
         let _ = (graph, obj, input, pos);
         Ok(0)
     }
+
+    /// Globals and findings of content the hook read itself (joblib's nested
+    /// pickle of an object array, padding a writer would not produce),
+    /// reported as part of this pickle. Called after every
+    /// [`Hooks::after_build`], also when it failed, so that what a loader
+    /// would have run before failing still counts.
+    fn take_findings(&mut self) -> (Vec<GlobalRef>, Vec<Finding>) {
+        (Vec::new(), Vec::new())
+    }
 }
 
 /// Hooks that do nothing.
@@ -1124,13 +1133,15 @@ impl<'a, 'o> State<'a, 'o> {
                     }
                     _ => return Err(self.bad_target(obj)),
                 }
-                let n = hooks
-                    .after_build(&self.graph, obj, self.input, self.pos)
-                    .map_err(|source| PickleError::Hook {
-                        opcode: self.name,
-                        offset: self.op_start,
-                        source,
-                    })?;
+                let res = hooks.after_build(&self.graph, obj, self.input, self.pos);
+                let (globals, findings) = hooks.take_findings();
+                self.globals.extend(globals);
+                self.findings.extend(findings);
+                let n = res.map_err(|source| PickleError::Hook {
+                    opcode: self.name,
+                    offset: self.op_start,
+                    source,
+                })?;
                 if n > 0 {
                     if let Some(fe) = self.frame_end {
                         if fe != self.pos {
