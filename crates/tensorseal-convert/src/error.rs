@@ -19,6 +19,18 @@ pub enum ConvertError {
         /// Why.
         reason: &'static str,
     },
+    /// A well-formed file that holds something this converter does not turn
+    /// into tensors (a quantized or sparse tensor): refused as unsupported,
+    /// after everything else in it was checked.
+    #[error("unsupported: {reason} (at '{path}' in {structure})")]
+    Unconvertible {
+        /// Which pickle.
+        structure: String,
+        /// Dotted path of the first such value.
+        path: String,
+        /// Why it is not converted.
+        reason: String,
+    },
     /// A TorchScript archive (executable code): always refused.
     #[error("TorchScript archive refused: member '{member}' holds TorchScript code or constants")]
     TorchScript {

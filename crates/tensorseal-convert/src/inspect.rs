@@ -871,18 +871,36 @@ fn torch_zip(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope, script: bool) {
         ..convert_options(ctx.opts)
     };
     if let Err(e) = crate::torch::import_zip(data, &copts, &mut |_| Ok(())) {
-        ctx.fail(
-            scope,
-            0,
-            "torch_structure",
-            Verdict::Malformed,
-            e.to_string(),
-        );
+        torch_refusal(ctx, scope, 0, &e);
     } else {
         ctx.note(
             scope,
             0,
             "records, storage geometry and dtypes checked by the converter",
+        );
+    }
+}
+
+/// The converter refused a PyTorch file whose pickles are safe. A tensor it
+/// does not convert (quantized, sparse) is reported only after every
+/// storage and geometry was checked, so the file is what its globals say it
+/// is; anything else is a structural problem.
+fn torch_refusal(ctx: &mut Ctx<'_>, scope: &Scope, offset: u64, e: &crate::ConvertError) {
+    if let crate::ConvertError::Unconvertible { .. } = e {
+        ctx.finding(
+            scope,
+            offset,
+            "not_convertible",
+            Verdict::Safe,
+            format!("{e}; records, storage geometry and dtypes checked by the converter"),
+        );
+    } else {
+        ctx.fail(
+            scope,
+            offset,
+            "torch_structure",
+            Verdict::Malformed,
+            e.to_string(),
         );
     }
 }
@@ -947,13 +965,7 @@ fn torch_legacy(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
         ..convert_options(ctx.opts)
     };
     if let Err(e) = crate::torch::import_legacy(data, &copts, &mut |_| Ok(())) {
-        ctx.fail(
-            scope,
-            pos as u64,
-            "torch_structure",
-            Verdict::Malformed,
-            e.to_string(),
-        );
+        torch_refusal(ctx, scope, pos as u64, &e);
     } else {
         ctx.note(
             scope,

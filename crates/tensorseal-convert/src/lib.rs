@@ -11,10 +11,11 @@
 //! |---|---|---|
 //! | zip with `<root>/data.pkl` | `TorchZip` | tensors (views materialised, `byteorder` honoured) + metadata |
 //! | zip with `constants.pkl` / `code/` | `TorchScript` | [`ConvertError::TorchScript`] |
+//! | PyTorch file with a quantized, sparse or meta tensor | `TorchZip` / `TorchLegacy` | [`ConvertError::Unconvertible`] (`unsupported: ...`) after every storage and view was checked |
 //! | legacy magic-number pickle sequence | `TorchLegacy` | tensors + metadata |
 //! | `\x93NUMPY` | `Npy` | one tensor named `""` |
 //! | zip of `.npy` members | `Npz` | one tensor per member |
-//! | pickle with `NumpyArrayWrapper` (maybe zlib/gzip/bz2/xz/lzma) | `Joblib` | every array as a tensor, object state as metadata |
+//! | pickle with `NumpyArrayWrapper` (maybe zlib/gzip/bz2/xz/lzma) | `Joblib` | every array as a tensor, object state as metadata; an object-dtype array (a nested pickle) is [`ConvertError::Unsupported`] |
 //! | pickle of a scikit-learn estimator, `safe` under the scikit-learn profile | `Pickle` | every array as a tensor + `sklearn.*` structure metadata ([`sklearn`]) |
 //! | other pickle | `Pickle` | refused (inspect it with `tensorseal-pickle`) |
 //! | safetensors / tensorseal / 7z / other zip / unknown | … | refused, never "safe" |

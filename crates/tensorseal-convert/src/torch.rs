@@ -41,6 +41,20 @@ pub fn storage_dtype(module: &str, name: &str) -> Option<DType> {
     })
 }
 
+/// Quantized storage class name to the element type of its bytes (the
+/// packed 4- and 2-bit types count bytes).
+fn qstorage_dtype(module: &str, name: &str) -> Option<DType> {
+    if module != "torch" {
+        return None;
+    }
+    Some(match name {
+        "QInt8Storage" => DType::I8,
+        "QUInt8Storage" | "QUInt4x2Storage" | "QUInt2x4Storage" => DType::U8,
+        "QInt32Storage" => DType::I32,
+        _ => return None,
+    })
+}
+
 /// `torch.<dtype>` global (as used by `_rebuild_tensor_v3`) to element type.
 pub fn torch_dtype(module: &str, name: &str) -> Option<DType> {
     if module != "torch" {
@@ -114,14 +128,46 @@ const REBUILD_V2: (&str, &str) = ("torch._utils", "_rebuild_tensor_v2");
 const REBUILD_V3: (&str, &str) = ("torch._utils", "_rebuild_tensor_v3");
 const REBUILD_PARAM: (&str, &str) = ("torch._utils", "_rebuild_parameter");
 const REBUILD_PARAM_STATE: (&str, &str) = ("torch._utils", "_rebuild_parameter_with_state");
+const REBUILD_QTENSOR: (&str, &str) = ("torch._utils", "_rebuild_qtensor");
+/// Allow-listed rebuild functions whose result is a tensor this converter
+/// does not produce: loadable by torch (`weights_only` too), so inspection
+/// must not call them malformed; conversion refuses them as unsupported.
+const UNCONVERTIBLE: &[((&str, &str), &str)] = &[
+    (
+        REBUILD_QTENSOR,
+        "quantized tensor (torch._utils._rebuild_qtensor): its integer values mean nothing without the quantizer's scale and zero point",
+    ),
+    (
+        ("torch._utils", "_rebuild_sparse_tensor"),
+        "sparse tensor (torch._utils._rebuild_sparse_tensor)",
+    ),
+    (
+        ("torch._utils", "_rebuild_meta_tensor_no_storage"),
+        "meta tensor without storage (torch._utils._rebuild_meta_tensor_no_storage)",
+    ),
+];
 
-/// Recognises `_rebuild_tensor_v2/v3` and `_rebuild_parameter(_with_state)`.
+fn unconvertible_reason(class: Option<(&str, &str)>) -> Option<&'static str> {
+    UNCONVERTIBLE
+        .iter()
+        .find(|(c, _)| Some(*c) == class)
+        .map(|(_, r)| *r)
+}
+
+/// Recognises `_rebuild_tensor_v2/v3` and `_rebuild_parameter(_with_state)`;
+/// quantized, sparse and meta tensors are recognised as unconvertible (their
+/// storages are still checked).
 pub struct TorchRecogniser {
     structure: String,
     legacy: bool,
     /// Storage key to (dtype, numel, view) as first seen: every reference
     /// must agree.
     pub storages: BTreeMap<String, StorageRef>,
+    /// Tensors inside unconvertible ones (a per-channel quantizer's scales,
+    /// a sparse tensor's indices and values): checked, never emitted.
+    pub inner: Vec<(String, TensorPlan)>,
+    /// Paths of unconvertible tensors and why.
+    pub unconvertible: Vec<(String, &'static str)>,
 }
 
 impl TorchRecogniser {
@@ -131,6 +177,8 @@ impl TorchRecogniser {
             structure: structure.to_owned(),
             legacy,
             storages: BTreeMap::new(),
+            inner: Vec::new(),
+            unconvertible: Vec::new(),
         }
     }
 
@@ -178,6 +226,7 @@ impl TorchRecogniser {
         graph: &Graph,
         id: NodeId,
         path: &str,
+        quantized: bool,
     ) -> Result<StorageRef, ConvertError> {
         let pid = match graph.get(id) {
             Some(Value::PersistentRef(p)) => *p,
@@ -209,7 +258,12 @@ impl TorchRecogniser {
         let (m, n) = graph
             .as_global(t[1])
             .ok_or_else(|| self.err(graph, t[1], path, "storage type is not a global"))?;
-        let dtype = storage_dtype(m, n).ok_or_else(|| {
+        let dtype = if quantized {
+            qstorage_dtype(m, n)
+        } else {
+            storage_dtype(m, n)
+        };
+        let dtype = dtype.ok_or_else(|| {
             self.err(
                 graph,
                 t[1],
@@ -284,10 +338,8 @@ impl TorchRecogniser {
     }
 }
 
-impl TensorRecogniser for TorchRecogniser {
-    type Plan = TensorPlan;
-
-    fn is_tensor(&self, graph: &Graph, id: NodeId) -> bool {
+impl TorchRecogniser {
+    fn is_convertible_tensor(graph: &Graph, id: NodeId) -> bool {
         matches!(
             graph.class_of(id),
             Some(REBUILD_V1)
@@ -298,7 +350,124 @@ impl TensorRecogniser for TorchRecogniser {
         )
     }
 
-    fn plan(&mut self, graph: &Graph, id: NodeId, path: &str) -> Result<TensorPlan, ConvertError> {
+    /// Plan every convertible tensor inside `id` (depth-first, in order) as
+    /// an inner tensor, so that its storage is registered and checked.
+    fn plan_inner(
+        &mut self,
+        graph: &Graph,
+        id: NodeId,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), ConvertError> {
+        if depth > 64 {
+            return Err(self.err(graph, id, path, "unconvertible tensor nested too deep"));
+        }
+        if Self::is_convertible_tensor(graph, id) {
+            let plan = self.plan_tensor(graph, id, path)?;
+            self.inner.push((path.to_owned(), plan));
+            return Ok(());
+        }
+        let mut kids = Vec::new();
+        if let Some(v) = graph.get(id) {
+            graph.for_each_child(v, |c| kids.push(c));
+        }
+        for (i, k) in kids.into_iter().enumerate() {
+            self.plan_inner(graph, k, &format!("{path}.{i}"), depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// `_rebuild_qtensor(storage, storage_offset, size, stride,
+    /// quantizer_params, requires_grad, backward_hooks)`: the geometry of a
+    /// quantized storage, for checking only.
+    fn plan_qtensor(
+        &mut self,
+        graph: &Graph,
+        id: NodeId,
+        args: &[NodeId],
+        path: &str,
+    ) -> Result<TensorPlan, ConvertError> {
+        if args.len() != 7 {
+            return Err(self.err(
+                graph,
+                id,
+                path,
+                format!("_rebuild_qtensor has {} arguments", args.len()),
+            ));
+        }
+        self.plan_inner(graph, args[4], &format!("{path}.__quantizer__"), 0)?;
+        let storage = self.storage(graph, args[0], path, true)?;
+        self.geometry(graph, args, path, storage.dtype, storage)
+    }
+
+    fn geometry(
+        &self,
+        graph: &Graph,
+        args: &[NodeId],
+        path: &str,
+        dtype: DType,
+        storage: StorageRef,
+    ) -> Result<TensorPlan, ConvertError> {
+        let offset = self.int(graph, args[1], path, "storage_offset")?;
+        let offset = u64::try_from(offset)
+            .map_err(|_| self.err(graph, args[1], path, "negative storage_offset"))?;
+        let shape = self.ints(graph, args[2], path, "size")?;
+        let stride = self.ints(graph, args[3], path, "stride")?;
+        let shape = shape
+            .into_iter()
+            .map(u64::try_from)
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(|_| self.err(graph, args[2], path, "negative dimension"))?;
+        Ok(TensorPlan {
+            storage,
+            dtype,
+            offset,
+            shape,
+            stride,
+        })
+    }
+}
+
+impl TensorRecogniser for TorchRecogniser {
+    /// `None`: an unconvertible tensor without a storage of its own.
+    type Plan = Option<TensorPlan>;
+
+    fn is_tensor(&self, graph: &Graph, id: NodeId) -> bool {
+        Self::is_convertible_tensor(graph, id) || unconvertible_reason(graph.class_of(id)).is_some()
+    }
+
+    fn plan(
+        &mut self,
+        graph: &Graph,
+        id: NodeId,
+        path: &str,
+    ) -> Result<Option<TensorPlan>, ConvertError> {
+        if let Some(reason) = unconvertible_reason(graph.class_of(id)) {
+            self.unconvertible.push((path.to_owned(), reason));
+            let call = graph
+                .as_call(id)
+                .ok_or_else(|| self.err(graph, id, path, "not a call"))?;
+            if graph.class_of(id) == Some(REBUILD_QTENSOR) {
+                let args = graph
+                    .as_tuple(call.args)
+                    .ok_or_else(|| self.err(graph, id, path, "arguments are not a tuple"))?
+                    .to_vec();
+                return self.plan_qtensor(graph, id, &args, path).map(Some);
+            }
+            self.plan_inner(graph, call.args, &format!("{path}.__args__"), 0)?;
+            return Ok(None);
+        }
+        self.plan_tensor(graph, id, path).map(Some)
+    }
+}
+
+impl TorchRecogniser {
+    fn plan_tensor(
+        &mut self,
+        graph: &Graph,
+        id: NodeId,
+        path: &str,
+    ) -> Result<TensorPlan, ConvertError> {
         let call = graph
             .as_call(id)
             .ok_or_else(|| self.err(graph, id, path, "not a call"))?;
@@ -323,10 +492,10 @@ impl TensorRecogniser for TorchRecogniser {
                 return Err(self.err(graph, id, path, "bad _rebuild_parameter arguments"));
             }
             let inner = args[0];
-            if class_is_param(graph, inner) || !self.is_tensor(graph, inner) {
+            if class_is_param(graph, inner) || !Self::is_convertible_tensor(graph, inner) {
                 return Err(self.err(graph, id, path, "parameter does not wrap a tensor"));
             }
-            return self.plan(graph, inner, path);
+            return self.plan_tensor(graph, inner, path);
         }
         let v3 = class == Some(REBUILD_V3);
         let ok_len = if v3 {
@@ -345,17 +514,7 @@ impl TensorRecogniser for TorchRecogniser {
                 format!("rebuild has {} arguments", args.len()),
             ));
         }
-        let storage = self.storage(graph, args[0], path)?;
-        let offset = self.int(graph, args[1], path, "storage_offset")?;
-        let offset = u64::try_from(offset)
-            .map_err(|_| self.err(graph, args[1], path, "negative storage_offset"))?;
-        let shape = self.ints(graph, args[2], path, "size")?;
-        let stride = self.ints(graph, args[3], path, "stride")?;
-        let shape = shape
-            .into_iter()
-            .map(u64::try_from)
-            .collect::<Result<Vec<u64>, _>>()
-            .map_err(|_| self.err(graph, args[2], path, "negative dimension"))?;
+        let storage = self.storage(graph, args[0], path, false)?;
         let dtype = if v3 {
             let (m, n) = graph
                 .as_global(args[6])
@@ -366,13 +525,7 @@ impl TensorRecogniser for TorchRecogniser {
         } else {
             storage.dtype
         };
-        Ok(TensorPlan {
-            storage,
-            dtype,
-            offset,
-            shape,
-            stride,
-        })
+        self.geometry(graph, args, path, dtype, storage)
     }
 }
 
@@ -405,15 +558,38 @@ fn parse_checked(
     Ok(parsed)
 }
 
-/// Materialise and hand out every planned tensor.
+/// Check the geometry of every planned tensor (also the unconvertible ones
+/// and those inside them), refuse if any is unconvertible, then materialise
+/// and hand out every tensor.
 fn emit<'a>(
-    plans: Vec<(String, TensorPlan)>,
+    plans: Vec<(String, Option<TensorPlan>)>,
+    rec: &TorchRecogniser,
     storage_bytes: &dyn Fn(&StorageRef) -> Result<&'a [u8], ConvertError>,
     big_endian: bool,
     opts: &ConvertOptions,
     visit: &mut dyn FnMut(ImportedTensor<'a>) -> Result<(), ConvertError>,
 ) -> Result<(), ConvertError> {
+    let all = plans
+        .iter()
+        .filter_map(|(n, p)| Some((n, p.as_ref()?)))
+        .chain(rec.inner.iter().map(|(n, p)| (n, p)));
+    for (name, p) in all {
+        let bytes = storage_bytes(&p.storage)?;
+        let elems = bytes.len() as u64 / p.dtype.size() as u64;
+        View::new(&p.shape, &p.stride, p.offset, elems).map_err(|source| ConvertError::Layout {
+            tensor: name.clone(),
+            source,
+        })?;
+    }
+    if let Some((path, reason)) = rec.unconvertible.first() {
+        return Err(ConvertError::Unconvertible {
+            structure: rec.structure.clone(),
+            path: path.clone(),
+            reason: (*reason).to_owned(),
+        });
+    }
     for (name, p) in plans {
+        let Some(p) = p else { continue };
         let bytes = storage_bytes(&p.storage)?;
         let isz = p.dtype.size();
         let elems = bytes.len() as u64 / isz as u64;
@@ -608,7 +784,7 @@ pub fn import_zip<'a>(
                 reason: "missing".into(),
             })
     };
-    emit(walked.tensors, &lookup, big_endian, opts, visit)?;
+    emit(walked.tensors, &rec, &lookup, big_endian, opts, visit)?;
     Ok(walked.metadata)
 }
 
@@ -772,7 +948,7 @@ pub fn import_legacy<'a>(
             }
         }
     };
-    emit(walked.tensors, &lookup, false, opts, visit)?;
+    emit(walked.tensors, &rec, &lookup, false, opts, visit)?;
     Ok(walked.metadata)
 }
 
