@@ -351,8 +351,27 @@ const WRAPPERS: &[(&str, &str)] = &[
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
 ];
 
+const RECONSTRUCTORS: &[(&str, &str)] = &[
+    ("copyreg", "_reconstructor"),
+    ("copy_reg", "_reconstructor"),
+];
+
+/// Whether `id` is what joblib's `isinstance(obj, NumpyArrayWrapper)` sees
+/// as a wrapper: an instance made by calling the class (NEWOBJ, REDUCE,
+/// OBJ, INST), or by `copyreg._reconstructor(NumpyArrayWrapper, base,
+/// state)` (how protocols 0 and 1 pickle a plain object). Missing the second
+/// form would read the array bytes that joblib skips as opcodes.
 fn is_wrapper(graph: &Graph, id: NodeId) -> bool {
-    graph.class_of(id).is_some_and(|c| WRAPPERS.contains(&c))
+    match graph.class_of(id) {
+        Some(c) if WRAPPERS.contains(&c) => true,
+        Some(c) if RECONSTRUCTORS.contains(&c) => graph
+            .as_call(id)
+            .and_then(|call| graph.as_tuple(call.args))
+            .and_then(|args| args.first())
+            .and_then(|&cls| graph.as_global(cls))
+            .is_some_and(|c| WRAPPERS.contains(&c)),
+        _ => false,
+    }
 }
 
 /// The pickle hook that consumes each wrapper's inline bytes exactly as
@@ -415,8 +434,21 @@ fn wrapper_array(
 ) -> Result<(InlineArray, usize), String> {
     let limit = hooks.max_array_bytes;
     let call = graph.as_call(obj).ok_or("wrapper is not an object")?;
+    let plain = |id: NodeId| {
+        matches!(
+            graph.as_global(id),
+            Some(("builtins", "object")) | Some(("__builtin__", "object"))
+        )
+    };
     match graph.as_tuple(call.args) {
         Some([]) => {}
+        // object.__new__(NumpyArrayWrapper): the same empty instance.
+        Some(&[_, base, state])
+            if graph
+                .class_of(obj)
+                .is_some_and(|c| RECONSTRUCTORS.contains(&c))
+                && plain(base)
+                && matches!(graph.get(state), Some(Value::None)) => {}
         _ => return Err("wrapper constructed with arguments".into()),
     }
     let state = call.state.ok_or("wrapper without state")?;

@@ -335,3 +335,53 @@ fn broken_nested_pickle_still_reports_what_ran_before() {
     assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     assert!(r.dangerous_globals().contains(&"posix.system".to_string()));
 }
+
+#[test]
+fn wrapper_made_by_copyreg_reconstructor_is_framed_like_joblib() {
+    // copyreg._reconstructor(NumpyArrayWrapper, object, None) + BUILD is a
+    // NumpyArrayWrapper to joblib's isinstance check: it skips the 6 array
+    // bytes `(B<len>`. Read as opcodes, those bytes open a MARK and a BINBYTES
+    // that swallows the posix.system call joblib runs next; POP_MARK then
+    // leaves both readers with a consistent stack.
+    let mut evil = b"(".to_vec();
+    evil.extend(u("x"));
+    evil.extend(global("posix", "system"));
+    evil.extend(u("id"));
+    evil.extend(b"\x85R");
+    let mut array = b"(B".to_vec();
+    array.extend((evil.len() as u32).to_le_bytes());
+    let plain_wrapper = wrapper(6, &dtype("u1", "|", 0), Align::Absent);
+    let state = &plain_wrapper[plain_wrapper.iter().position(|&b| b == b'}').unwrap()..];
+    for module in ["copyreg", "copy_reg"] {
+        let mut raw = global(module, "_reconstructor");
+        raw.extend(global("joblib.numpy_pickle", "NumpyArrayWrapper"));
+        raw.extend(global("builtins", "object"));
+        raw.extend(b"N\x87R");
+        raw.extend_from_slice(state);
+        raw.extend(&array);
+        raw.extend(&evil);
+        raw.push(b'1');
+        let data = stream(&raw, b"");
+        let r = inspect(&data);
+        assert_eq!(r.verdict, Verdict::Dangerous, "{module}: {:?}", r.findings);
+        assert_eq!(r.dangerous_globals(), vec!["posix.system".to_string()]);
+    }
+    // The same bytes behind a wrapper made with NEWOBJ: framed alike.
+    let mut raw = plain_wrapper.clone();
+    raw.extend(&array);
+    raw.extend(&evil);
+    raw.push(b'1');
+    let r = inspect(&stream(&raw, b""));
+    assert_eq!(r.dangerous_globals(), vec!["posix.system".to_string()]);
+    // Any other base or state is refused rather than guessed.
+    let mut raw = global("copyreg", "_reconstructor");
+    raw.extend(global("joblib.numpy_pickle", "NumpyArrayWrapper"));
+    raw.extend(global("builtins", "dict"));
+    raw.extend(b"N\x87R");
+    raw.extend_from_slice(state);
+    raw.extend(&array);
+    let r = inspect(&stream(&raw, b""));
+    assert!(r.error.is_some());
+    assert_ne!(r.verdict, Verdict::Safe);
+    assert_ne!(r.verdict, Verdict::Unknown);
+}
