@@ -487,11 +487,20 @@ fn wrapper_array(
             _ => return Err("wrapper shape has a non-integer or negative dimension".into()),
         }
     }
-    let fortran = match graph.as_str(get("order")?) {
-        Some("C") => false,
-        Some("F") => true,
-        _ => return Err("wrapper order is neither 'C' nor 'F'".into()),
-    };
+    // joblib tests `order == "F"` only: anything else is read in C order.
+    let order = get("order")?;
+    let fortran = graph.as_str(order) == Some("F");
+    if !fortran && graph.as_str(order) != Some("C") {
+        hooks.finding(
+            pos,
+            FindingKind::ArrayFraming,
+            Severity::Dangerous,
+            format!(
+                "NumpyArrayWrapper order is a {} other than 'C' or 'F' (a joblib writer stores one of them); read in C order as joblib reads it",
+                graph.get(order).map_or("?", Value::type_name)
+            ),
+        );
+    }
     let dtype = parse_np_dtype(graph, get("dtype")?)?;
     if dtype == NpDType::Object {
         return nested_pickle(hooks, input, pos, shape, fortran);
@@ -548,7 +557,7 @@ fn wrapper_array(
         if !odd.is_empty() {
             hooks.finding(
                 pos,
-                FindingKind::ArrayPadding,
+                FindingKind::ArrayFraming,
                 Severity::Dangerous,
                 format!(
                     "NumpyArrayWrapper padding a joblib writer does not produce ({}); skipped as joblib skips it: padding-length byte {pad}, array data from offset {p}",

@@ -141,7 +141,7 @@ fn zero_padding_byte_is_read_as_joblib_reads_it() {
     let r = inspect(&data);
     assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     assert_eq!(r.dangerous_globals(), vec!["posix.system".to_string()]);
-    assert!(has_kind(&r, "array_padding"), "{:?}", r.findings);
+    assert!(has_kind(&r, "array_framing"), "{:?}", r.findings);
     // Conversion refuses, naming the global.
     assert!(matches!(
         import(&data, &ConvertOptions::default()),
@@ -170,7 +170,7 @@ fn overlong_padding_with_hidden_bytes_is_skipped_like_joblib() {
         "{:?}",
         r.globals
     );
-    assert!(has_kind(&r, "array_padding"));
+    assert!(has_kind(&r, "array_framing"));
     assert!(r.error.is_none(), "{:?}", r.error);
     // Conversion refuses what a joblib writer never produces.
     assert!(matches!(
@@ -194,7 +194,7 @@ fn any_non_none_alignment_value_means_a_padding_byte() {
         let r = inspect(&data);
         assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
         assert_eq!(r.dangerous_globals(), vec!["posix.system".to_string()]);
-        assert!(has_kind(&r, "array_padding"));
+        assert!(has_kind(&r, "array_framing"));
     }
 }
 
@@ -384,4 +384,22 @@ fn wrapper_made_by_copyreg_reconstructor_is_framed_like_joblib() {
     assert!(r.error.is_some());
     assert_ne!(r.verdict, Verdict::Safe);
     assert_ne!(r.verdict, Verdict::Unknown);
+}
+
+#[test]
+fn odd_order_is_read_in_c_order_like_joblib() {
+    // joblib reads any order other than 'F' as C order and goes on.
+    let mut w = wrapper(1, &dtype("f8", "<", 0), Align::Absent);
+    let at = w
+        .windows(6)
+        .position(|x| x == b"X\x01\x00\x00\x00C")
+        .unwrap();
+    w[at + 5] = b'K';
+    let mut raw = w;
+    raw.extend(1.5f64.to_le_bytes());
+    let data = stream(&raw, &evil_setitem());
+    let r = inspect(&data);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
+    assert_eq!(r.dangerous_globals(), vec!["posix.system".to_string()]);
+    assert!(has_kind(&r, "array_framing"));
 }

@@ -73,8 +73,9 @@ pub enum FindingKind {
     /// Globals found by the linear scan after the machine stopped.
     AfterError,
     /// Raw-data framing a writer would not produce, read the way the real
-    /// loader reads it (joblib array padding): a framing differential.
-    ArrayPadding,
+    /// loader reads it (joblib array padding, array order): a framing
+    /// differential.
+    ArrayFraming,
     /// Anything else worth noting (e.g. INST/OBJ protocol-0/1 calls).
     Note,
 }
