@@ -220,3 +220,87 @@ fn every_fixture_json_verdict_matches_the_manifest() {
         assert_eq!(v["format"], e["format"], "{}", e["file"]);
     }
 }
+
+/// A joblib stream `{'w': <NumpyArrayWrapper>}` whose array is `raw` (the
+/// wrapper's dtype descr `descr`, shape `(n,)`, alignment 16), then `tail`
+/// opcodes before the final SETITEM. Assembled from opcodes.
+fn joblib_stream(descr: &str, n: u8, raw: &[u8], tail: &[u8]) -> Vec<u8> {
+    fn u(s: &str) -> Vec<u8> {
+        let mut v = vec![b'X'];
+        v.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+    let mut v = b"\x80\x02}".to_vec();
+    v.extend(u("w"));
+    v.extend(b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(");
+    v.extend(u("subclass"));
+    v.extend(b"cnumpy\nndarray\n");
+    v.extend(u("shape"));
+    v.extend([b'K', n, 0x85]);
+    v.extend(u("order"));
+    v.extend(u("C"));
+    v.extend(u("dtype"));
+    v.extend(b"cnumpy\ndtype\n");
+    v.extend(u(descr));
+    v.extend(b"\x89\x88\x87R(K\x03");
+    v.extend(u(if descr.starts_with('O') { "|" } else { "<" }));
+    v.extend(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb");
+    v.extend(u("numpy_array_alignment_bytes"));
+    v.extend(b"K\x10ub");
+    v.extend_from_slice(raw);
+    v.extend_from_slice(tail);
+    v.extend(b"s.");
+    v
+}
+
+#[test]
+fn joblib_object_array_is_inspected_and_refused_as_unsupported() {
+    // The object array is a nested protocol-2 pickle of ['a', 'b'] (no
+    // padding byte: joblib goes straight to pickle.load).
+    let nested = b"\x80\x02]q\x00(X\x01\x00\x00\x00aX\x01\x00\x00\x00be.";
+    let dir = tempfile::tempdir().unwrap();
+    let f = scratch(
+        dir.path(),
+        "objects.joblib",
+        &joblib_stream("O8", 2, nested, b""),
+    );
+    let o = run(&["--json"], std::slice::from_ref(&f));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json_lines(&o)[0]["verdict"], "safe");
+    let out = dir.path().join("objects.tseal");
+    let c = ts()
+        .arg("convert")
+        .arg(&f)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(c.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&c.stderr).contains("object arrays"),
+        "{}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn joblib_zero_padding_desync_is_dangerous() {
+    // Padding-length byte 0: joblib reads the 8 array bytes at once and then
+    // runs posix.system; the file is refused with exit 1, naming it.
+    let mut raw = vec![0u8];
+    raw.extend(1.5f64.to_le_bytes());
+    let tail = b"X\x01\x00\x00\x00xcposix\nsystem\nX\x02\x00\x00\x00id\x85Rs";
+    let dir = tempfile::tempdir().unwrap();
+    let f = scratch(
+        dir.path(),
+        "desync.joblib",
+        &joblib_stream("f8", 1, &raw, tail),
+    );
+    let o = run(&["--json"], &[f]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let line = &json_lines(&o)[0];
+    assert_eq!(line["verdict"], "dangerous");
+    assert!(stdout(&o).contains("posix"), "{}", stdout(&o));
+}
