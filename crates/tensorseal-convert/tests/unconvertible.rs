@@ -234,3 +234,57 @@ fn whole_module_is_unknown_not_malformed() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A legacy (pre-1.6) PyTorch file: magic, protocol 1001, sys_info, the
+/// object pickle `obj`, the storage keys `['0']`, then storage '0' as a u64
+/// element count and its bytes.
+fn legacy(obj: &[u8], storage_bytes: &[u8]) -> Vec<u8> {
+    let mut v = b"\x80\x02\x8a\x0a".to_vec();
+    v.extend_from_slice(&0x1950_a86a_20f9_469c_fc6c_u128.to_le_bytes()[..10]);
+    v.push(b'.');
+    v.extend(b"\x80\x02M\xe9\x03.");
+    v.extend(b"\x80\x02}(");
+    v.extend(u("little_endian"));
+    v.extend(b"\x88u.");
+    v.extend_from_slice(obj);
+    v.extend(b"\x80\x02]");
+    v.extend(u("0"));
+    v.extend(b"a.");
+    v.extend((storage_bytes.len() as u64).to_le_bytes());
+    v.extend_from_slice(storage_bytes);
+    v
+}
+
+#[test]
+fn legacy_quantized_checkpoint_is_not_malformed() {
+    // Legacy persistent ids carry a sixth item, the view (None).
+    let mut q = global("torch._utils", "_rebuild_qtensor");
+    q.extend(b"((");
+    q.extend(u("storage"));
+    q.extend(global("torch", "QInt8Storage"));
+    q.extend(u("0"));
+    q.extend(u("cpu"));
+    q.extend(b"J\x04\x00\x00\x00NtQJ\x00\x00\x00\x00");
+    q.extend(ints(&[4]));
+    q.extend(ints(&[1]));
+    q.extend(per_tensor());
+    q.push(0x89);
+    q.extend(global("collections", "OrderedDict"));
+    q.extend(b")RtR");
+    let obj = dict_pkl(&[("q", q)]);
+    let data = legacy(&obj, &[1, 2, 3, 4]);
+    assert_eq!(
+        tensorseal_convert::detect(&data),
+        tensorseal_convert::Format::TorchLegacy
+    );
+    let r = inspect(&data);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    assert!(kinds(&r).contains(&"not_convertible"), "{:?}", r.findings);
+    assert!(matches!(
+        import(&data, &ConvertOptions::default()),
+        Err(ConvertError::Unconvertible { .. })
+    ));
+    // One storage byte short: the record check still fails.
+    let data = legacy(&obj, &[1, 2, 3]);
+    assert_eq!(inspect(&data).verdict, Verdict::Malformed);
+}
