@@ -4,7 +4,7 @@ use crate::compress::{decompress_inner, Compression};
 use crate::zip::ZipArchive;
 
 /// The tensorseal container magic (recognised, not parsed here).
-pub const TENSORSEAL_MAGIC: [u8; 8] = [0x89, b'T', b'S', b'E', b'A', b'L', 0x0D, 0x0A];
+pub const TENSORSEAL_MAGIC: [u8; 10] = tensorseal_format::MAGIC;
 /// The legacy PyTorch magic number, 0x1950a86a20f9469cfc6c.
 pub const TORCH_LEGACY_MAGIC: u128 = 0x1950_a86a_20f9_469c_fc6c;
 
@@ -81,7 +81,9 @@ const SNIFF_WINDOW: u64 = 1 << 20;
 /// any format a pickle prefix could also be read as (polyglots are reported
 /// as the dangerous interpretation).
 pub fn detect(data: &[u8]) -> Format {
-    if data.starts_with(&TENSORSEAL_MAGIC) {
+    // A format 1 container is routed to the container reader too, which
+    // refuses it with a typed "format 1, re-convert" error.
+    if data.starts_with(&TENSORSEAL_MAGIC) || data.starts_with(&tensorseal_format::MAGIC_V1) {
         return Format::Tensorseal;
     }
     if data.starts_with(b"\x93NUMPY") {

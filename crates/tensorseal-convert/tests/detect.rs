@@ -61,9 +61,13 @@ fn other_containers_are_recognised_and_refused() {
     let seven = b"7z\xbc\xaf\x27\x1c\x00\x04rest".to_vec();
     assert_eq!(detect(&seven), Format::SevenZip);
     assert!(import(&seven, &ConvertOptions::default()).is_err());
-    let ts = b"\x89TSEAL\r\n\x00\x01".to_vec();
+    let ts = b"\xabTSEAL\r\n\x1a\n\x02\x00".to_vec();
     assert_eq!(detect(&ts), Format::Tensorseal);
     assert!(import(&ts, &ConvertOptions::default()).is_err());
+    // Format 1 containers too: the container reader refuses them by version.
+    let v1 = b"\x89TSEAL\r\n\x01\x00".to_vec();
+    assert_eq!(detect(&v1), Format::Tensorseal);
+    assert!(import(&v1, &ConvertOptions::default()).is_err());
     let lz4 = b"\x04\x22\x4d\x18\x64\x40\xa7".to_vec();
     assert_eq!(detect(&lz4), Format::Compressed(Compression::Lz4));
     assert!(import(&lz4, &ConvertOptions::default()).is_err());

@@ -67,6 +67,18 @@ pub enum ErrorKind {
     /// The magic bytes are wrong (not a container, or damaged by a text-mode transfer).
     #[error("bad magic bytes (not a tensorseal container, or damaged in transfer)")]
     BadMagic,
+    /// The file is a format 1 container (magic `\x89TSEAL\r\n`), which this reader
+    /// no longer opens: it must be converted again from its source.
+    #[error("this is a tensorseal format {major}.{minor} file; this reader implements format 2 only: re-convert the model from its source file with this version of tensorseal")]
+    FormatV1 {
+        /// Major version in the format 1 preamble.
+        major: u16,
+        /// Minor version in the format 1 preamble.
+        minor: u16,
+    },
+    /// The slice digest algorithm code is not one this reader knows.
+    #[error("unknown slice digest algorithm code {0} in field digest_algorithm (known: 1 = sha256, 2 = blake3)")]
+    UnknownDigestAlgorithm(u8),
     /// The major version is not one this reader implements.
     #[error("unsupported format major version {found} (this reader implements {supported})")]
     UnsupportedMajor {
@@ -121,8 +133,9 @@ pub enum ErrorKind {
         /// The limit.
         limit: u64,
     },
-    /// A SHA-256 digest does not match the bytes it covers.
-    #[error("SHA-256 digest mismatch (the bytes were modified or corrupted)")]
+    /// A digest (SHA-256, or the manifest's slice digest algorithm) does not match
+    /// the bytes it covers.
+    #[error("digest mismatch (the bytes were modified or corrupted)")]
     DigestMismatch,
     /// The manifest bytes are not a valid encoding.
     #[error("undecodable: {0}")]
@@ -213,6 +226,8 @@ impl ErrorKind {
         match self {
             ErrorKind::Truncated { .. } => "truncated",
             ErrorKind::BadMagic => "bad_magic",
+            ErrorKind::FormatV1 { .. } => "format_v1",
+            ErrorKind::UnknownDigestAlgorithm(_) => "unknown_digest_algorithm",
             ErrorKind::UnsupportedMajor { .. } => "unsupported_major",
             ErrorKind::VersionMismatch { .. } => "version_mismatch",
             ErrorKind::ByteOrder(_) => "byte_order",

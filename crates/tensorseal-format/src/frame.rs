@@ -2,13 +2,19 @@
 
 use crate::error::{ErrorKind, FormatError, Structure};
 
-/// Magic bytes at offset 0. The high-bit first byte breaks 7-bit transfers and the
-/// CR LF pair breaks text-mode line-ending conversion, as in PNG.
-pub const MAGIC: [u8; 8] = *b"\x89TSEAL\r\n";
+/// Magic bytes at offset 0, PNG-style: the first byte, 0xAB, is not ASCII (7-bit
+/// transfers break it), is not a valid first byte of UTF-8 text, and is not a
+/// pickle opcode (so no container is also a loadable pickle: CPython's unpickler
+/// stops at it with "invalid load key"); CR LF, ^Z and LF catch text-mode
+/// line-ending conversion in either direction.
+pub const MAGIC: [u8; 10] = *b"\xABTSEAL\r\n\x1a\n";
 /// Magic bytes that end the file (the last 8 bytes of the footer).
-pub const END_MAGIC: [u8; 8] = *b"\x89TSEOF\r\n";
+pub const END_MAGIC: [u8; 8] = *b"\xABTSEOF\r\n";
+/// The magic of format 1 (`\x89TSEAL\r\n`), recognised only to refuse such files
+/// clearly: its first byte is the pickle opcode NEWFALSE.
+pub const MAGIC_V1: [u8; 8] = *b"\x89TSEAL\r\n";
 /// The major version this reader implements.
-pub const MAJOR: u16 = 1;
+pub const MAJOR: u16 = 2;
 /// The minor version this writer produces.
 pub const MINOR: u16 = 0;
 /// Byte-order marker for little-endian data (the only one defined).
@@ -59,10 +65,10 @@ impl Preamble {
     /// Encodes the 64 bytes.
     pub fn encode(&self) -> [u8; PREAMBLE_LEN as usize] {
         let mut b = [0u8; PREAMBLE_LEN as usize];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&self.major.to_le_bytes());
-        b[10..12].copy_from_slice(&self.minor.to_le_bytes());
-        b[12] = LITTLE_ENDIAN;
+        b[0..10].copy_from_slice(&MAGIC);
+        b[10..12].copy_from_slice(&self.major.to_le_bytes());
+        b[12..14].copy_from_slice(&self.minor.to_le_bytes());
+        b[14] = LITTLE_ENDIAN;
         b[16..24].copy_from_slice(&DATA_OFFSET.to_le_bytes());
         b[24..32].copy_from_slice(&TENSOR_ALIGN.to_le_bytes());
         b
@@ -77,18 +83,24 @@ impl Preamble {
                 needed: PREAMBLE_LEN,
                 available: file_start.len() as u64,
             }))?;
-        if b[0..8] != MAGIC {
+        if b[0..8] == MAGIC_V1 {
+            return Err(err(ErrorKind::FormatV1 {
+                major: u16_at(b, 8),
+                minor: u16_at(b, 10),
+            }));
+        }
+        if b[0..10] != MAGIC {
             return Err(err(ErrorKind::BadMagic));
         }
-        let major = u16_at(b, 8);
+        let major = u16_at(b, 10);
         if major != MAJOR {
             return Err(err(ErrorKind::UnsupportedMajor {
                 found: major,
                 supported: MAJOR,
             }));
         }
-        if b[12] != LITTLE_ENDIAN {
-            return Err(err(ErrorKind::ByteOrder(b[12])));
+        if b[14] != LITTLE_ENDIAN {
+            return Err(err(ErrorKind::ByteOrder(b[14])));
         }
         for (field, at, expected) in [
             ("data_offset", 16, DATA_OFFSET),
@@ -103,12 +115,12 @@ impl Preamble {
                 }));
             }
         }
-        if b[13..16].iter().chain(&b[32..64]).any(|&x| x != 0) {
+        if b[15..16].iter().chain(&b[32..64]).any(|&x| x != 0) {
             return Err(err(ErrorKind::NonZeroPadding));
         }
         Ok(Preamble {
             major,
-            minor: u16_at(b, 10),
+            minor: u16_at(b, 12),
         })
     }
 }
@@ -239,6 +251,8 @@ mod tests {
     fn preamble_round_trip_and_refusals() {
         let b = Preamble::CURRENT.encode();
         assert_eq!(Preamble::decode(&b).unwrap(), Preamble::CURRENT);
+        assert_eq!(&b[..10], b"\xABTSEAL\r\n\x1a\n");
+        assert_eq!(&b[10..15], &[2, 0, 0, 0, 1]);
         let mut text_mode = b;
         text_mode[6] = b'\n';
         assert_eq!(
@@ -246,13 +260,13 @@ mod tests {
             ErrorKind::BadMagic
         );
         let mut major = b;
-        major[8] = 2;
+        major[10] = 3;
         assert!(matches!(
             Preamble::decode(&major).unwrap_err().kind,
-            ErrorKind::UnsupportedMajor { found: 2, .. }
+            ErrorKind::UnsupportedMajor { found: 3, .. }
         ));
         let mut newer_minor = b;
-        newer_minor[10] = 7;
+        newer_minor[12] = 7;
         assert_eq!(Preamble::decode(&newer_minor).unwrap().minor, 7);
         let mut pad = b;
         pad[40] = 1;
@@ -267,6 +281,22 @@ mod tests {
     }
 
     #[test]
+    fn format_1_is_refused_as_format_1() {
+        // The preamble format 1 wrote: magic, major 1, minor 0, little-endian, 4096, 64.
+        let mut v1 = [0u8; 64];
+        v1[..8].copy_from_slice(b"\x89TSEAL\r\n");
+        v1[8] = 1;
+        v1[12] = 1;
+        v1[16..24].copy_from_slice(&4096u64.to_le_bytes());
+        v1[24..32].copy_from_slice(&64u64.to_le_bytes());
+        let e = Preamble::decode(&v1).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FormatV1 { major: 1, minor: 0 });
+        assert_eq!((e.structure.clone(), e.offset), (Structure::Preamble, 0));
+        assert_eq!(e.kind.code(), "format_v1");
+        assert!(e.to_string().contains("re-convert"), "{e}");
+    }
+
+    #[test]
     fn footer_must_tile_the_file() {
         let f = Footer {
             manifest_offset: 4096,
@@ -275,7 +305,7 @@ mod tests {
             recipients_len: 0,
             manifest_sha256: [1; 32],
             blocks_sha256: [2; 32],
-            major: 1,
+            major: 2,
             minor: 0,
         };
         let b = f.encode();

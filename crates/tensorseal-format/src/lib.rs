@@ -1,4 +1,4 @@
-//! The tensorseal container format, version 1: bytes only.
+//! The tensorseal container format, version 2: bytes only.
 //!
 //! This crate fixes the layout of a `.tseal` file and decodes it strictly:
 //! the 64-byte [`Preamble`], the 4096-byte-aligned data region of [`Slice`]s,
@@ -11,7 +11,7 @@
 //! use tensorseal_format::{Dtype, Footer, Preamble, FOOTER_LEN};
 //!
 //! let preamble = Preamble::CURRENT.encode();
-//! assert_eq!(Preamble::decode(&preamble).unwrap().major, 1);
+//! assert_eq!(Preamble::decode(&preamble).unwrap().major, 2);
 //! assert_eq!("BF16".parse::<Dtype>().unwrap().bits(), 16);
 //! # let _ = (Footer::decode, FOOTER_LEN);
 //! ```
@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod blocks;
+mod digest;
 mod dtype;
 mod error;
 mod frame;
@@ -29,11 +30,12 @@ pub use blocks::{
     RecipientBlock, Scope, SignatureBlock, SignatureEntry, Stanza, Statement, SIGNATURE_CONTEXT,
     SIG_MLDSA65_ED25519_SHA512, STANZA_XWING_HPKE,
 };
+pub use digest::DigestAlgorithm;
 pub use dtype::{Dtype, UnknownDtype};
 pub use error::{ErrorKind, FormatError, Structure};
 pub use frame::{
     align_up, check_versions, Footer, Preamble, DATA_OFFSET, END_MAGIC, FOOTER_LEN, LITTLE_ENDIAN,
-    MAGIC, MAJOR, MINOR, PREAMBLE_LEN, TENSOR_ALIGN,
+    MAGIC, MAGIC_V1, MAJOR, MINOR, PREAMBLE_LEN, TENSOR_ALIGN,
 };
 pub use limits::Limits;
 pub use manifest::{

@@ -21,7 +21,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The normative limits of format v1.
+    /// The normative limits (unchanged since format 1).
     pub const V1: Limits = Limits {
         max_manifest_bytes: 64 << 20,
         max_tensors: 1 << 20,

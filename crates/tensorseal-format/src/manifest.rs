@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::DigestAlgorithm;
 use crate::dtype::Dtype;
 use crate::error::{ErrorKind, FormatError, Structure};
 use crate::frame::{align_up, DATA_OFFSET, TENSOR_ALIGN};
@@ -105,8 +106,9 @@ pub struct Slice {
     pub offset: u64,
     /// Stored length.
     pub length: u64,
-    /// SHA-256 of the stored bytes, followed by the slice's tags when encrypted.
-    pub sha256: [u8; 32],
+    /// Digest (the manifest's [`DigestAlgorithm`]) of the stored bytes, followed
+    /// by the slice's tags when encrypted.
+    pub digest: [u8; 32],
     /// Encryption parameters, when the file is encrypted.
     pub encryption: Option<SliceEncryption>,
     /// Absolute offset of this slice's tags in the tag region (0 when not encrypted).
@@ -149,6 +151,8 @@ pub struct TensorInfo {
 /// A validated manifest.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Manifest {
+    /// The algorithm of every slice digest.
+    pub digest_algorithm: DigestAlgorithm,
     /// Model metadata.
     pub model: ModelInfo,
     /// Encryption header, when encrypted.
@@ -162,7 +166,7 @@ pub struct Manifest {
 #[derive(Serialize, Deserialize)]
 struct WireSlice {
     length: u64,
-    sha256: [u8; 32],
+    digest: [u8; 32],
     encryption: Option<SliceEncryption>,
 }
 
@@ -179,6 +183,9 @@ struct WireTensor<'a> {
 
 #[derive(Serialize, Deserialize)]
 struct WireManifest<'a> {
+    // First, so that it sits at the manifest's first byte (one raw byte in
+    // postcard): a refusal of an unknown code names an exact offset.
+    digest_algorithm: u8,
     model_id: String,
     version: u64,
     created: i64,
@@ -208,6 +215,7 @@ impl Manifest {
     pub fn encode(&self) -> Vec<u8> {
         let m = &self.model;
         let wire = WireManifest {
+            digest_algorithm: self.digest_algorithm.code(),
             model_id: m.model_id.clone(),
             version: m.version,
             created: m.created,
@@ -223,7 +231,7 @@ impl Manifest {
                 .iter()
                 .map(|s| WireSlice {
                     length: s.length,
-                    sha256: s.sha256,
+                    digest: s.digest,
                     encryption: s.encryption,
                 })
                 .collect(),
@@ -267,6 +275,8 @@ impl Manifest {
                 ErrorKind::TrailingBytes(rest.len() as u64),
             ));
         }
+        let digest_algorithm = DigestAlgorithm::from_code(wire.digest_algorithm)
+            .ok_or_else(|| merr(ErrorKind::UnknownDigestAlgorithm(wire.digest_algorithm)))?;
         for (what, found, limit) in [
             ("tensor count", wire.tensors.len(), limits.max_tensors),
             ("slice count", wire.slices.len(), limits.max_slices),
@@ -300,6 +310,7 @@ impl Manifest {
         let tensors = decode_tensors(std::mem::take(&mut wire.tensors), limits)?;
         let slices = layout_slices(&wire.slices, &tensors, at)?;
         Ok(Manifest {
+            digest_algorithm,
             model: ModelInfo {
                 model_id: wire.model_id,
                 version: wire.version,
@@ -514,7 +525,7 @@ fn layout_slices(
         slices.push(Slice {
             offset: next_slice_at,
             length: ws.length,
-            sha256: ws.sha256,
+            digest: ws.digest,
             encryption: ws.encryption,
             tags_offset,
             first_tensor: first as u32,
@@ -551,4 +562,29 @@ fn layout_slices(
         }
     }
     Ok(slices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_algorithm_is_the_first_byte_and_unknown_codes_are_refused() {
+        for &a in DigestAlgorithm::ALL {
+            let m = Manifest {
+                digest_algorithm: a,
+                ..Manifest::default()
+            };
+            let bytes = m.encode();
+            assert_eq!(bytes[0], a.code());
+            let back = Manifest::decode(&bytes, 5000, &Limits::default()).unwrap();
+            assert_eq!(back.digest_algorithm, a);
+        }
+        let mut bytes = Manifest::default().encode();
+        bytes[0] = 9;
+        let e = Manifest::decode(&bytes, 5000, &Limits::default()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnknownDigestAlgorithm(9));
+        assert_eq!((e.structure.clone(), e.offset), (Structure::Manifest, 5000));
+        assert!(e.to_string().contains("digest_algorithm"), "{e}");
+    }
 }

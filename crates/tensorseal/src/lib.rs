@@ -1,8 +1,9 @@
 //! tensorseal: sealed model-weight containers.
 //!
 //! A container holds tensors aligned for zero-copy memory mapping, a versioned
-//! binary manifest covered by a digest, a SHA-256 digest per slice, and room for
-//! signatures and per-slice encryption (see `formats/SPEC.md`). This crate is
+//! binary manifest covered by a digest, a digest per slice (BLAKE3 by default,
+//! or SHA-256: [`WriteOptions::digest`]), and room for signatures and per-slice
+//! encryption (see `formats/SPEC.md`). This crate is
 //! what applications link: the [`Model`] reader, the streaming [`Writer`], the
 //! verification [`Policy`] and safetensors interop.
 //!
@@ -60,11 +61,21 @@
 //! highest version accepted ([`RollbackStore::check_and_record`]); a
 //! [`Policy`] can also expect a model id ([`Policy::expect_model_id`]), so
 //! that a validly signed file of another model is refused.
+//!
+//! # Cargo features
+//!
+//! * `ndarray` (default): `TensorView::array_view`.
+//! * `test-vectors` (off): `VectorRng` and `WriteOptions::vector_seed`, which
+//!   make keys, salts and signature randomness deterministic for the
+//!   conformance vectors. Without the feature neither exists, so no caller of
+//!   a normal build can make a file's keys predictable. Enable it only in
+//!   tests and vector generators.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod backing;
 pub mod config_file;
+mod digest;
 mod error;
 mod policy;
 mod reader;
@@ -77,12 +88,15 @@ mod writeback;
 mod writer;
 
 pub use backing::FileBytes;
+pub use digest::{digest, digest_eq, SliceHasher};
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{Policy, Verification};
 pub use reader::{sha256, sha256_read, Element, Model, OpenOptions, TensorView};
 pub use rollback::{Release, RollbackState, RollbackStore};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};
-pub use seal::{parse_recipient_block, verify_signature_block, Signer, VectorRng};
+#[cfg(feature = "test-vectors")]
+pub use seal::VectorRng;
+pub use seal::{parse_recipient_block, verify_signature_block, Signer};
 pub use tail::{grant_file, sign_file, Grant};
 pub use trust::TrustStore;
 pub use writer::{SlicePolicy, WriteOptions, Writer};
@@ -93,4 +107,6 @@ pub use tensorseal_crypto::{
     Fingerprint, RecipientPublicKey, RecipientSecretKey, SigningKey, VerifyingKey,
 };
 pub use tensorseal_format as format;
-pub use tensorseal_format::{Dtype, Manifest, MetaValue, ModelInfo, Producer, Source, TensorInfo};
+pub use tensorseal_format::{
+    DigestAlgorithm, Dtype, Manifest, MetaValue, ModelInfo, Producer, Source, TensorInfo,
+};

@@ -14,6 +14,7 @@ use tensorseal_format::{
 };
 
 use crate::backing::{Backing, BufPool, SecretBuf};
+use crate::digest::{digest_eq, SliceHasher};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Policy, Verification};
 use crate::seal::{self, Signer};
@@ -166,7 +167,7 @@ impl Model {
             )
             .into());
         }
-        if sha256(manifest_bytes) != footer.manifest_sha256 {
+        if !digest_eq(&sha256(manifest_bytes), &footer.manifest_sha256) {
             return Err(FormatError::new(
                 Structure::Manifest,
                 m_at as u64,
@@ -174,7 +175,7 @@ impl Model {
             )
             .into());
         }
-        if sha256(&file[s_at..tail_at]) != footer.blocks_sha256 {
+        if !digest_eq(&sha256(&file[s_at..tail_at]), &footer.blocks_sha256) {
             return Err(FormatError::new(
                 Structure::SignatureBlock,
                 s_at as u64,
@@ -538,13 +539,13 @@ fn check_zero(bytes: &[u8], structure: Structure, at: u64) -> Result<(), FormatE
 
 fn check_slice(file: &[u8], m: &Manifest, index: u32, s: &Slice) -> Result<(), FormatError> {
     let stored = &file[s.offset as usize..(s.offset + s.length) as usize];
-    let mut h = Sha256::new();
+    let mut h = SliceHasher::new(m.digest_algorithm);
     h.update(stored);
     if s.encryption.is_some() {
         let tags = s.chunk_count() * tensorseal_format::TAG_LEN;
         h.update(&file[s.tags_offset as usize..(s.tags_offset + tags) as usize]);
     }
-    if <[u8; 32]>::from(h.finalize()) != s.sha256 {
+    if !digest_eq(&h.finalize(), &s.digest) {
         return Err(FormatError::new(
             Structure::Slice(index),
             s.offset,

@@ -89,7 +89,7 @@ fn verify_entry(
             "the statement names another signer than the entry's key".into(),
         ));
     }
-    if &st.manifest_sha256 != manifest_sha256 {
+    if !crate::digest::digest_eq(&st.manifest_sha256, manifest_sha256) {
         return Err(bad("the statement is about another manifest".into()));
     }
     if (st.major, st.minor) != (major, minor) {
@@ -506,6 +506,9 @@ mod tests {
 ///
 /// **Never use it for real files**: whoever knows the seed knows the file key,
 /// every salt and the signatures' hedging randomness.
+///
+/// Exists only with the `test-vectors` cargo feature.
+#[cfg(feature = "test-vectors")]
 #[derive(Clone)]
 pub struct VectorRng {
     seed: [u8; 32],
@@ -514,6 +517,7 @@ pub struct VectorRng {
     used: usize,
 }
 
+#[cfg(feature = "test-vectors")]
 impl VectorRng {
     /// A generator over `seed`.
     pub fn new(seed: [u8; 32]) -> Self {
@@ -526,6 +530,7 @@ impl VectorRng {
     }
 }
 
+#[cfg(feature = "test-vectors")]
 impl crypto::rand_core::TryRng for VectorRng {
     type Error = core::convert::Infallible;
 
@@ -555,11 +560,14 @@ impl crypto::rand_core::TryRng for VectorRng {
     }
 }
 
+#[cfg(feature = "test-vectors")]
 impl crypto::rand_core::TryCryptoRng for VectorRng {}
 
-/// The writer's randomness: the operating system's, or a [`VectorRng`].
+/// The writer's randomness: the operating system's, or (with the
+/// `test-vectors` feature) a `VectorRng`.
 pub(crate) enum WriterRng {
     Os,
+    #[cfg(feature = "test-vectors")]
     Vector(VectorRng),
 }
 
@@ -577,6 +585,7 @@ impl crypto::rand_core::TryRng for WriterRng {
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
         match self {
             WriterRng::Os => crypto::rand_core::Rng::fill_bytes(&mut crypto::os_rng(), dst),
+            #[cfg(feature = "test-vectors")]
             WriterRng::Vector(v) => v.try_fill_bytes(dst)?,
         }
         Ok(())

@@ -10,12 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 use tensorseal_crypto::{self as crypto, FileKey, RecipientPublicKey, SigningKey};
 use tensorseal_format::{
-    align_up, Dtype, EncryptionHeader, Footer, Limits, Manifest, MetaValue, ModelInfo, Preamble,
-    Producer, RecipientBlock, SignatureBlock, Slice, SliceEncryption, Source, TensorInfo,
-    AEAD_CHACHA20POLY1305_STREAM64K, DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
+    align_up, DigestAlgorithm, Dtype, EncryptionHeader, Footer, Limits, Manifest, MetaValue,
+    ModelInfo, Preamble, Producer, RecipientBlock, SignatureBlock, Slice, SliceEncryption, Source,
+    TensorInfo, AEAD_CHACHA20POLY1305_STREAM64K, DATA_OFFSET, MAJOR, MINOR, PREAMBLE_LEN,
 };
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::digest::SliceHasher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::{seal, writeback};
 use tensorseal_fs::{AtomicFile, Mode};
@@ -64,10 +65,16 @@ pub struct WriteOptions {
     /// [`SlicePolicy::Manual`]. The tags (16 bytes per 64 KiB) are kept until
     /// the end and written after the data.
     pub recipients: Vec<RecipientPublicKey>,
+    /// The slice digest algorithm the manifest records: BLAKE3 (the default)
+    /// or SHA-256. It covers the stored bytes (ciphertext and tags for
+    /// encrypted slices); the manifest and footer digests are SHA-256 either way.
+    pub digest: DigestAlgorithm,
     /// Conformance vectors only: draw every random value (file key, salts,
     /// HPKE encapsulations, signature hedging) from [`crate::seal::VectorRng`]
     /// over this seed, so the output is reproducible. **Never set it for real
-    /// files**: whoever knows the seed can decrypt them.
+    /// files**: whoever knows the seed can decrypt them. Exists only with the
+    /// `test-vectors` cargo feature.
+    #[cfg(feature = "test-vectors")]
     pub vector_seed: Option<[u8; 32]>,
 }
 
@@ -95,7 +102,7 @@ impl SealState {
 struct OpenSlice {
     offset: u64,
     first_tensor: u32,
-    hasher: Sha256,
+    hasher: SliceHasher,
 }
 
 /// Writes a container tensor by tensor.
@@ -159,10 +166,13 @@ impl Writer {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
         }
+        #[cfg(feature = "test-vectors")]
         let mut rng = match options.vector_seed {
             Some(s) => seal::WriterRng::Vector(seal::VectorRng::new(s)),
             None => seal::WriterRng::Os,
         };
+        #[cfg(not(feature = "test-vectors"))]
+        let mut rng = seal::WriterRng::Os;
         let seal = if options.recipients.is_empty() {
             None
         } else {
@@ -261,10 +271,11 @@ impl Writer {
             None => self.current.insert(OpenSlice {
                 offset: aligned,
                 first_tensor: self.tensors.len() as u32,
-                hasher: Sha256::new(),
+                hasher: SliceHasher::new(self.options.digest),
             }),
         };
-        let mut hasher = std::mem::take(&mut slice.hasher);
+        let mut hasher =
+            std::mem::replace(&mut slice.hasher, SliceHasher::new(self.options.digest));
         // Encrypted slices are hashed as ciphertext when they close.
         let hash = self.seal.is_none();
         let too_long = || {
@@ -402,8 +413,8 @@ impl Writer {
         let index = self.slices.len() as u32;
         let length = self.pos - s.offset;
         let first = s.first_tensor;
-        let (sha256, encryption) = match &mut self.seal {
-            None => (s.hasher.finalize().into(), None),
+        let (digest, encryption) = match &mut self.seal {
+            None => (s.hasher.finalize(), None),
             Some(seal) => {
                 let desc = seal::descriptor_digest(
                     index,
@@ -420,7 +431,7 @@ impl Writer {
                     &desc,
                 );
                 let tags = crypto::seal_slice(&key, &mut seal.buf)?;
-                let mut h = Sha256::new();
+                let mut h = SliceHasher::new(self.options.digest);
                 h.update(&seal.buf[..]);
                 for t in &tags {
                     h.update(t);
@@ -431,7 +442,7 @@ impl Writer {
                     .map_err(|e| Error::io(self.out.get_ref().path(), "write", e))?;
                 seal.buf.zeroize();
                 (
-                    h.finalize().into(),
+                    h.finalize(),
                     Some(SliceEncryption {
                         salt: slice_salt,
                         key_commitment: crypto::slice_key_commitment(&key),
@@ -442,7 +453,7 @@ impl Writer {
         self.slices.push(Slice {
             offset: s.offset,
             length,
-            sha256,
+            digest,
             encryption,
             tags_offset: 0,
             first_tensor: first,
@@ -509,6 +520,7 @@ impl Writer {
             None => None,
         };
         let manifest = Manifest {
+            digest_algorithm: self.options.digest,
             model: std::mem::take(&mut self.info),
             encryption,
             slices: std::mem::take(&mut self.slices),

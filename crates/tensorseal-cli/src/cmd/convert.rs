@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tensorseal::{MetaValue, ModelInfo, SlicePolicy, WriteOptions};
+use tensorseal::{DigestAlgorithm, MetaValue, ModelInfo, SlicePolicy, WriteOptions};
 use tensorseal_convert::{convert_file, ConvertOptions};
 
 use super::{read_recipient, read_signing_key};
@@ -39,6 +39,10 @@ pub struct Args {
     /// Slicing: per-tensor, or max-bytes=N to group tensors up to N bytes.
     #[arg(long, default_value = "per-tensor", value_parser = parse_slices)]
     slices: SlicePolicy,
+    /// Slice digest algorithm recorded in the manifest: blake3 or sha256. The
+    /// source file's digest is SHA-256 either way.
+    #[arg(long, default_value = "blake3", value_parser = parse_digest)]
+    digest: DigestAlgorithm,
     /// Sign with this signer secret key (repeatable: one signature each).
     #[arg(long = "sign", value_name = "KEY")]
     sign: Vec<PathBuf>,
@@ -49,6 +53,10 @@ pub struct Args {
     /// Replace OUT if it exists.
     #[arg(long)]
     force: bool,
+}
+
+fn parse_digest(s: &str) -> Result<DigestAlgorithm, String> {
+    s.parse()
 }
 
 fn parse_slices(s: &str) -> Result<SlicePolicy, String> {
@@ -103,7 +111,7 @@ pub fn run(a: Args) -> CmdResult {
         overwrite: a.force,
         signers,
         recipients,
-        vector_seed: None,
+        digest: a.digest,
     };
     // The same link rule as verify/sign/audit: follow, refuse non-files.
     tensorseal_ops::resolve_model_path(&a.input)

@@ -55,6 +55,10 @@ pub fn run(a: Args) -> CmdResult {
         let mut doc = model_json(info);
         let (major, minor) = model.format_version();
         doc.insert("format_version".into(), json!(format!("{major}.{minor}")));
+        doc.insert(
+            "slice_digest".into(),
+            json!(model.manifest().digest_algorithm.name()),
+        );
         doc.insert("signatures".into(), Value::Array(signers));
         doc.insert("encrypted".into(), json!(model.is_encrypted()));
         doc.insert(
@@ -82,6 +86,10 @@ pub fn run(a: Args) -> CmdResult {
     };
     say!("file:      {}", a.file.display());
     say!("format:    tensorseal {major}.{minor}, {signed}{encrypted}");
+    say!(
+        "digests:   {} per slice",
+        model.manifest().digest_algorithm.name()
+    );
     for s in model.signers() {
         say!(
             "signer:    {} ({})",
