@@ -437,9 +437,9 @@ fn signature_block_entry_points() {
     )
     .unwrap();
     let s = &bytes[f.signatures_offset() as usize..f.recipients_offset() as usize];
-    let ok = tensorseal::verify_signature_block(s, 0, &f.manifest_sha256, (1, 0)).unwrap();
+    let ok = tensorseal::verify_signature_block(s, 0, &f.manifest_sha256, (2, 0)).unwrap();
     assert_eq!(ok.len(), 2);
-    for (digest, version) in [([0u8; 32], (1, 0)), (f.manifest_sha256, (1, 1))] {
+    for (digest, version) in [([0u8; 32], (2, 0)), (f.manifest_sha256, (2, 1))] {
         let e = tensorseal::verify_signature_block(s, 0, &digest, version).unwrap_err();
         assert!(
             matches!(e.kind(), ErrorKind::BadSignature { index: 0, .. }),

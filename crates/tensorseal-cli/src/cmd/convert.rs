@@ -112,6 +112,7 @@ pub fn run(a: Args) -> CmdResult {
         signers,
         recipients,
         digest: a.digest,
+        ..WriteOptions::default()
     };
     // The same link rule as verify/sign/audit: follow, refuse non-files.
     tensorseal_ops::resolve_model_path(&a.input)
