@@ -290,8 +290,10 @@ impl Writer {
                 }
                 for part in data.chunks(HASH_STEP) {
                     if hash {
-                        // Hashing costs about three times the copy into the page
-                        // cache; overlap the two on the thread pool.
+                        // SHA-256 costs about three times the copy into the page
+                        // cache (BLAKE3 about as much as the copy); overlap the
+                        // two on the thread pool. BLAKE3 splits large parts
+                        // further across the pool (update_rayon).
                         let (_, written) = rayon::join(|| hasher.update(part), || self.write(part));
                         written?;
                     } else {
