@@ -76,6 +76,11 @@ fn our_pickle_machine_refuses_a_container_at_offset_0() {
             Err(PickleError::UnknownOpcode { byte, offset: 0 }) => assert_eq!(byte, 0xab),
             other => panic!("{name}: {other:?}"),
         }
+        // The lenient loader model (what any unpickler could do) stops there too.
+        match tensorseal_convert::loadable::scan(&bytes) {
+            tensorseal_convert::loadable::Scan::NotPickle { offset: 0, .. } => {}
+            other => panic!("{name}: {other:?}"),
+        }
     }
 }
 
