@@ -7,8 +7,10 @@ use core::str::FromStr;
 ///
 /// The small fixed digests (footer's manifest and blocks digests, statement,
 /// descriptor digests) are SHA-256 whatever this says.
+///
+/// Deliberately exhaustive: a new algorithm must fail to compile wherever
+/// digests are computed, not fall through to another algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
 pub enum DigestAlgorithm {
     /// SHA-256 (FIPS 180-4), code 1.
     Sha256,

@@ -24,8 +24,7 @@ impl SliceHasher {
     pub fn new(algorithm: DigestAlgorithm) -> SliceHasher {
         match algorithm {
             DigestAlgorithm::Sha256 => SliceHasher::Sha256(Sha256::new()),
-            // Any further variant is refused when the manifest is decoded.
-            _ => SliceHasher::Blake3(Box::default()),
+            DigestAlgorithm::Blake3 => SliceHasher::Blake3(Box::default()),
         }
     }
 
