@@ -61,7 +61,7 @@ fn first_byte_is_not_a_cpython_pickle_opcode() {
         return;
     };
     // Sanity of the independent table: protocol 5 has 68 opcodes, NEWFALSE among them.
-    assert_eq!(codes.len(), 68);
+    assert!(codes.len() >= 68, "{codes:?}");
     assert!(codes.contains(&0x89), "format 1's first byte was NEWFALSE");
     assert!(!codes.contains(&MAGIC[0]), "{:#04x} is an opcode", MAGIC[0]);
     for (name, bytes) in containers() {
