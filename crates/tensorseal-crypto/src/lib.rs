@@ -13,7 +13,8 @@
 //!   [`header_mac`], [`verify_header_mac`], [`slice_key`], [`slice_key_commitment`].
 //! * **Slice encryption**: age's STREAM with detached tags and random access:
 //!   [`seal_chunk`], [`open_chunk`], [`seal_slice`], [`open_slice`],
-//!   [`open_chunk_range`], [`open_chunk_range_into`], [`CHUNK_SIZE`].
+//!   [`open_chunk_range`], [`open_chunk_range_into`], [`open_chunk_range_from`]
+//!   ([`CiphertextSource`]), [`CHUNK_SIZE`].
 //! * **Key files**: [`parse_key`], the typed `parse_*` helpers, `to_text()` on
 //!   every key type, [`write_secret_key_file`], [`write_public_key_file`]
 //!   (formats in the [`keyfile`] module docs).
@@ -126,8 +127,8 @@ pub use sig::{
     COMPOSITE_PREFIX, MAX_CONTEXT_LEN, SIGNATURE_LEN, SIGNING_KEY_LEN, VERIFYING_KEY_LEN,
 };
 pub use stream::{
-    chunk_count, open_chunk, open_chunk_range, open_chunk_range_into, open_slice, seal_chunk,
-    seal_slice, Tag, CHUNK_SIZE, TAG_LEN,
+    chunk_count, open_chunk, open_chunk_range, open_chunk_range_from, open_chunk_range_into,
+    open_slice, seal_chunk, seal_slice, CiphertextSource, Tag, CHUNK_SIZE, TAG_LEN,
 };
 
 /// The operating system RNG as an infallible [`rand_core::CryptoRng`].

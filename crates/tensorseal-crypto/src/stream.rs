@@ -8,7 +8,6 @@
 //! plaintext in place, and the 16-byte tags are returned separately, so
 //! ciphertext keeps the plaintext's offsets and alignment.
 
-use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
 
@@ -182,7 +181,7 @@ fn chunk_range_len(slice_len: u64, first_chunk: u64, count: usize) -> Result<u64
 /// error the contents of `buf` are unspecified and must be discarded.
 ///
 /// [`open_chunk_range_into`] does the same from a read-only source into a
-/// separate destination, without a copy.
+/// separate destination, reading the source once.
 pub fn open_chunk_range(
     key: &SliceKey,
     slice_len: u64,
@@ -225,39 +224,56 @@ pub fn open_chunk_range(
     }
 }
 
-/// Raw STREAM chunk open from `src` into `dst` (equal lengths, no shape
-/// checks). The tag is checked before anything is written: on failure `dst`
-/// is left unchanged.
-fn open_chunk_raw_into(
-    key: &[u8; 32],
-    counter: u64,
-    last: bool,
-    src: &[u8],
-    dst: &mut [u8],
-    tag: &Tag,
-) -> Result<()> {
-    let io = InOutBuf::new(src, dst)
-        .map_err(|_| Error::ChunkLayout("destination length does not match the source length"))?;
-    let cipher = ChaCha20Poly1305::new(key.into());
-    cipher
-        .decrypt_inout_detached(&stream_nonce(counter, last), b"", io, tag.into())
-        .map_err(|_| Error::ChunkAuthentication { chunk: counter })
+/// Where the ciphertext of a chunk range comes from.
+///
+/// The reader of a container hands its file bytes over through this trait so
+/// that decryption can promise to read each source byte exactly once: every
+/// chunk is copied into private memory first, and only that copy is
+/// authenticated and decrypted. A source that another process can write (a
+/// memory map of a shared file) therefore cannot make a chunk pass its tag
+/// check with one set of bytes and be decrypted from another.
+pub trait CiphertextSource: Sync {
+    /// Number of bytes the source holds.
+    fn len(&self) -> usize;
+
+    /// Whether the source holds no byte.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies `dst.len()` bytes starting at `offset` into `dst`. Called at most
+    /// once per chunk, with ranges inside `0..len()`.
+    fn copy_to(&self, offset: usize, dst: &mut [u8]);
 }
 
-/// Random access without a copy: authenticates the consecutive chunks
-/// `first_chunk .. first_chunk + tags.len()` of a slice whose authenticated
-/// plaintext length is `slice_len`, reading their ciphertext from `src`, and
-/// writes the plaintext to `dst`.
+impl CiphertextSource for [u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    fn copy_to(&self, offset: usize, dst: &mut [u8]) {
+        dst.copy_from_slice(&self[offset..offset + dst.len()]);
+    }
+}
+
+/// Random access from a read-only source: authenticates the consecutive
+/// chunks `first_chunk .. first_chunk + tags.len()` of a slice whose
+/// authenticated plaintext length is `slice_len`, reading their ciphertext
+/// from `src`, and writes the plaintext to `dst`.
 ///
 /// The same request as [`open_chunk_range`]: `src` must hold exactly those
 /// chunks' ciphertext (all full chunks, except that the slice's final chunk
 /// may be short), and `dst` must be exactly as long as `src`; anything else is
-/// an [`Error::ChunkLayout`] and nothing is written. `src` is only read (it may
-/// be a read-only map of the file), so decrypting costs no copy of the
-/// ciphertext. Each chunk's Poly1305 tag is checked before that chunk's
-/// plaintext is written, and the last-chunk flag is applied to chunk
-/// `chunk_count(slice_len) - 1` only. Chunks are opened in parallel with the
-/// `rayon` feature.
+/// an [`Error::ChunkLayout`] and nothing is written. The last-chunk flag is
+/// applied to chunk `chunk_count(slice_len) - 1` only. Chunks are opened in
+/// parallel with the `rayon` feature.
+///
+/// **One read.** Each chunk's ciphertext is copied from `src` into its place
+/// in `dst` exactly once, then authenticated and decrypted there, in place.
+/// The tag check and the decryption see the same private bytes, so a source
+/// that changes while it is read (a map of a file someone else writes) can
+/// make a chunk fail, never make it decrypt to bytes that were not
+/// authenticated. See [`open_chunk_range_from`] for other sources.
 ///
 /// On an authentication failure the error is
 /// [`Error::ChunkAuthentication`] with the failing chunk's counter (if several
@@ -272,6 +288,21 @@ pub fn open_chunk_range_into(
     dst: &mut [u8],
     tags: &[Tag],
 ) -> Result<()> {
+    open_chunk_range_from(key, slice_len, first_chunk, src, dst, tags)
+}
+
+/// [`open_chunk_range_into`] from any [`CiphertextSource`]: each chunk is
+/// copied out of `src` once (one [`CiphertextSource::copy_to`] call per chunk),
+/// then authenticated and decrypted in place in `dst`. The same layout rules,
+/// and on failure `dst` is zeroized.
+pub fn open_chunk_range_from<S: CiphertextSource + ?Sized>(
+    key: &SliceKey,
+    slice_len: u64,
+    first_chunk: u64,
+    src: &S,
+    dst: &mut [u8],
+    tags: &[Tag],
+) -> Result<()> {
     let expected = chunk_range_len(slice_len, first_chunk, tags.len())?;
     if src.len() as u64 != expected {
         return Err(Error::ChunkLayout(
@@ -283,33 +314,32 @@ pub fn open_chunk_range_into(
             "destination length does not match the source length",
         ));
     }
-    if src.is_empty() {
+    if dst.is_empty() {
         // Only possible for the single empty final chunk of an empty slice.
         return match tags.first() {
-            Some(tag) => open_chunk_raw_into(&key.aead, 0, true, src, dst, tag),
+            Some(tag) => open_chunk_raw(&key.aead, 0, true, dst, tag),
             None => Err(Error::ChunkLayout("no chunks requested")),
         };
     }
     let last_counter = chunk_count(slice_len) - 1;
-    // (index, ((ciphertext chunk, plaintext chunk), tag))
-    type Item<'a> = (usize, ((&'a [u8], &'a mut [u8]), &'a Tag));
-    let body = |(i, ((s, d), tag)): Item<'_>| -> Result<()> {
+    // Copy, then open in place while the chunk is still in cache: no extra
+    // pass over memory compared with decrypting straight from `src`.
+    let body = |(i, (d, tag)): (usize, (&mut [u8], &Tag))| -> Result<()> {
+        src.copy_to(i * CHUNK_SIZE, d);
         let counter = first_chunk + i as u64;
-        open_chunk_raw_into(&key.aead, counter, counter == last_counter, s, d, tag)
+        open_chunk_raw(&key.aead, counter, counter == last_counter, d, tag)
     };
     #[cfg(feature = "rayon")]
     let r = {
         use rayon::prelude::*;
-        src.par_chunks(CHUNK_SIZE)
-            .zip(dst.par_chunks_mut(CHUNK_SIZE))
+        dst.par_chunks_mut(CHUNK_SIZE)
             .zip(tags.par_iter())
             .enumerate()
             .try_for_each(body)
     };
     #[cfg(not(feature = "rayon"))]
-    let r = src
-        .chunks(CHUNK_SIZE)
-        .zip(dst.chunks_mut(CHUNK_SIZE))
+    let r = dst
+        .chunks_mut(CHUNK_SIZE)
         .zip(tags.iter())
         .enumerate()
         .try_for_each(body);

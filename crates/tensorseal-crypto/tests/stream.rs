@@ -448,3 +448,72 @@ fn open_into_refuses_wrong_lengths_with_a_layout_error_and_writes_nothing() {
     ));
     assert!(layout(open_chunk_range_into(&k, 0, 0, &[], &mut [], &[])));
 }
+
+/// A source that plays a concurrent writer: the first read of each chunk
+/// sees the sealed ciphertext, every later read sees bytes the attacker chose
+/// so that applying the same keystream to them yields `evil` plaintext.
+struct RacingSource {
+    genuine: Vec<u8>,
+    rewritten: Vec<u8>,
+    reads: Vec<std::sync::atomic::AtomicU32>,
+    bytes_read: std::sync::atomic::AtomicUsize,
+}
+
+impl tensorseal_crypto::CiphertextSource for RacingSource {
+    fn len(&self) -> usize {
+        self.genuine.len()
+    }
+
+    fn copy_to(&self, offset: usize, dst: &mut [u8]) {
+        use std::sync::atomic::Ordering;
+        self.bytes_read.fetch_add(dst.len(), Ordering::SeqCst);
+        let n = self.reads[offset / CHUNK_SIZE].fetch_add(1, Ordering::SeqCst);
+        let from = if n == 0 {
+            &self.genuine
+        } else {
+            &self.rewritten
+        };
+        dst.copy_from_slice(&from[offset..offset + dst.len()]);
+    }
+}
+
+#[test]
+fn each_ciphertext_chunk_is_read_once_and_a_racing_writer_never_yields_plaintext() {
+    use std::sync::atomic::Ordering;
+    use tensorseal_crypto::open_chunk_range_from;
+    let k = key(12);
+    let len = 3 * CHUNK_SIZE + 9;
+    let plain = data(len);
+    let mut ct = plain.clone();
+    let tags = seal_slice(&k, &mut ct).unwrap();
+    // ct = pt ^ ks, so ct ^ pt ^ evil = evil ^ ks decrypts (keystream only) to evil.
+    let evil = vec![0x5A; len];
+    let rewritten: Vec<u8> = (0..len).map(|i| ct[i] ^ plain[i] ^ evil[i]).collect();
+    let src = RacingSource {
+        genuine: ct.clone(),
+        rewritten,
+        reads: (0..4).map(|_| Default::default()).collect(),
+        bytes_read: Default::default(),
+    };
+    let mut dst = vec![0u8; len];
+    open_chunk_range_from(&k, len as u64, 0, &src, &mut dst, &tags).unwrap();
+    assert!(dst == plain, "not the plaintext of the authenticated bytes");
+    assert!(dst.chunks(CHUNK_SIZE).all(|c| c != &evil[..c.len()]));
+    let reads: Vec<u32> = src.reads.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+    assert_eq!(reads, [1, 1, 1, 1], "every chunk read exactly once");
+    assert_eq!(src.bytes_read.load(Ordering::SeqCst), len);
+
+    // A writer that changed chunk 1 before the (only) read: refused, wiped.
+    let mut early = ct.clone();
+    early[CHUNK_SIZE + 3] ^= 0x80;
+    let src = RacingSource {
+        genuine: early,
+        rewritten: ct,
+        reads: (0..4).map(|_| Default::default()).collect(),
+        bytes_read: Default::default(),
+    };
+    let mut dst = vec![0xAA; len];
+    let e = open_chunk_range_from(&k, len as u64, 0, &src, &mut dst, &tags).unwrap_err();
+    assert!(matches!(e, Error::ChunkAuthentication { chunk: 1 }), "{e}");
+    assert!(dst.iter().all(|b| *b == 0));
+}
