@@ -31,12 +31,43 @@ impl Backing {
     #[allow(unsafe_code)]
     pub(crate) fn map(path: &Path) -> Result<Backing> {
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        Backing::map_file(path, &file)
+    }
+
+    /// Maps `path` only when it lies on a read-only mount (checked on the
+    /// opened descriptor, so a rename between check and map cannot swap in a
+    /// file from writable storage): there no other process can change or
+    /// truncate the bytes after they are verified.
+    pub(crate) fn map_read_only_storage(path: &Path) -> Result<Backing> {
+        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let ro = on_read_only_mount(&file).map_err(|e| Error::io(path, "statvfs", e))?;
+        if !ro {
+            return Err(Error::io(
+                path,
+                "map",
+                std::io::Error::other(
+                    "refusing to map a file on writable storage: another process could change \
+                     tensor bytes after verification or truncate the file (SIGBUS); read it \
+                     (the default), or map it with OpenOptions::map_accepting_writers",
+                ),
+            ));
+        }
+        Backing::map_file(path, &file)
+    }
+
+    #[allow(unsafe_code)]
+    fn map_file(path: &Path, file: &File) -> Result<Backing> {
         // SAFETY: the map is read-only and private to this process. If another
         // process truncates or rewrites the file while it is mapped, reads may see
-        // the new bytes or fault; that is why copy mode exists, and why the docs
-        // of `OpenOptions::copy` say to use it for files that others may change.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mmap", e))?;
+        // the new bytes or fault (SIGBUS); callers reach this only through the
+        // read-only-mount check or the explicit `map_accepting_writers` option,
+        // whose documentation states exactly that risk.
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io(path, "mmap", e))?;
         Ok(Backing::Map(map))
+    }
+
+    pub(crate) fn is_map(&self) -> bool {
+        matches!(self, Backing::Map(_))
     }
 
     pub(crate) fn read(path: &Path) -> Result<Backing> {
@@ -83,6 +114,27 @@ impl Backing {
             len,
         }
     }
+}
+
+/// Whether `file` lies on a file system mounted read-only (`ST_RDONLY`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn on_read_only_mount(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `statvfs` is plain old data that fstatvfs fills in completely on
+    // success; the descriptor is open for the duration of the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_flag & libc::ST_RDONLY != 0)
+}
+
+/// Elsewhere the mount flags are not checked: no storage counts as read-only.
+#[cfg(not(target_os = "linux"))]
+fn on_read_only_mount(_file: &File) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 /// A file's bytes, mapped read-only or read into 64-byte-aligned memory.

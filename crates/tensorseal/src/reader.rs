@@ -19,16 +19,36 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Policy, Verification};
 use crate::seal::{self, Signer};
 
+/// Where an opened file's bytes live. See [`OpenOptions::read_mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// Read the whole file into private memory with ordinary reads, and verify
+    /// that copy (the default). Nothing another process does to the file
+    /// afterwards can change a verified byte; a file that shrinks or grows
+    /// while it is read is a typed I/O error.
+    #[default]
+    Copy,
+    /// Map the file, but only when it lies on a read-only mount (Linux
+    /// `statvfs` `ST_RDONLY`, checked on the opened descriptor); otherwise
+    /// refuse with an I/O error (`map`). Elsewhere than Linux it always refuses.
+    MapReadOnlyStorage,
+    /// Map the file wherever it lies. **Only for files that no other process
+    /// can write**: a writer can change tensor bytes after they were verified,
+    /// and a writer that truncates the file makes reads of the missing pages
+    /// kill the process with SIGBUS. The caller accepts both by choosing this.
+    MapAcceptingWriters,
+}
+
 /// How to open a file.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     verification: Verification,
-    copy: bool,
+    mode: ReadMode,
     identities: Vec<RecipientSecretKey>,
 }
 
 impl OpenOptions {
-    /// Map the file, verify every slice at open.
+    /// Read the file into memory ([`ReadMode::Copy`]), verify every slice at open.
     pub fn new() -> Self {
         OpenOptions::default()
     }
@@ -39,12 +59,34 @@ impl OpenOptions {
         self
     }
 
-    /// Read the file into owned memory instead of mapping it. Use this for files
-    /// another process may change or truncate while they are open: a changed map
-    /// would defeat verification, and a truncated one raises SIGBUS.
-    pub fn copy(mut self, yes: bool) -> Self {
-        self.copy = yes;
+    /// Where the file's bytes live (default [`ReadMode::Copy`]).
+    pub fn read_mode(mut self, mode: ReadMode) -> Self {
+        self.mode = mode;
         self
+    }
+
+    /// `true`: [`ReadMode::Copy`] (the default); `false`:
+    /// [`ReadMode::MapReadOnlyStorage`].
+    pub fn copy(self, yes: bool) -> Self {
+        self.read_mode(if yes {
+            ReadMode::Copy
+        } else {
+            ReadMode::MapReadOnlyStorage
+        })
+    }
+
+    /// Map the file, only if it is on read-only storage
+    /// ([`ReadMode::MapReadOnlyStorage`]).
+    pub fn map(self) -> Self {
+        self.read_mode(ReadMode::MapReadOnlyStorage)
+    }
+
+    /// Map the file wherever it lies ([`ReadMode::MapAcceptingWriters`]):
+    /// **only for files on storage no other process can write**, since another
+    /// process that can write the file can change tensor bytes after
+    /// verification, or truncate it and crash this one with SIGBUS.
+    pub fn map_accepting_writers(self) -> Self {
+        self.read_mode(ReadMode::MapAcceptingWriters)
     }
 
     /// Adds an identity (X-Wing secret key) to decrypt an encrypted file with;
@@ -88,6 +130,8 @@ pub struct Model {
     keys: Vec<Option<SliceKey>>,
     verified: Vec<OnceLock<Result<(), FormatError>>>,
     index: OnceLock<HashMap<String, usize>>,
+    /// The manifest and both blocks, as read once and verified.
+    tail: Vec<u8>,
     /// Zeroized decryption buffers for reuse.
     pool: BufPool,
 }
@@ -103,7 +147,8 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Maps `path`, validates it under `policy` and verifies every slice.
+    /// Reads `path` into memory, validates it under `policy` and verifies every
+    /// slice (see [`OpenOptions`] to map it instead).
     pub fn open(path: impl AsRef<Path>, policy: &Policy) -> Result<Model> {
         Model::open_with(path, policy, OpenOptions::new())
     }
@@ -111,10 +156,10 @@ impl Model {
     /// Opens `path` with explicit options.
     pub fn open_with(path: impl AsRef<Path>, policy: &Policy, opts: OpenOptions) -> Result<Model> {
         let path = path.as_ref();
-        let backing = if opts.copy {
-            Backing::read(path)?
-        } else {
-            Backing::map(path)?
+        let backing = match opts.mode {
+            ReadMode::Copy => Backing::read(path)?,
+            ReadMode::MapReadOnlyStorage => Backing::map_read_only_storage(path)?,
+            ReadMode::MapAcceptingWriters => Backing::map(path)?,
         };
         Model::validate(Some(path.to_path_buf()), backing, policy, &opts)
             .map_err(|e| e.with_path(path))
@@ -147,43 +192,22 @@ impl Model {
         let file_len = file.len() as u64;
         let preamble = Preamble::decode(file)?;
         let tail_at = file.len().saturating_sub(FOOTER_LEN as usize);
-        let footer = Footer::decode(&file[tail_at..], file_len)?;
+        let footer_bytes = file[tail_at..].to_vec();
+        let footer = Footer::decode(&footer_bytes, file_len)?;
         check_versions(&preamble, &footer, tail_at as u64)?;
 
         // Footer::decode proved these ranges tile the tail of the file.
         let m_at = footer.manifest_offset as usize;
         let s_at = footer.signatures_offset() as usize;
         let r_at = footer.recipients_offset() as usize;
-        let manifest_bytes = &file[m_at..s_at];
-        if manifest_bytes.len() as u64 > policy.limits().max_manifest_bytes {
-            return Err(FormatError::new(
-                Structure::Manifest,
-                m_at as u64,
-                FmtKind::Limit {
-                    what: "manifest size",
-                    found: manifest_bytes.len() as u64,
-                    limit: policy.limits().max_manifest_bytes,
-                },
-            )
-            .into());
-        }
-        if !digest_eq(&sha256(manifest_bytes), &footer.manifest_sha256) {
-            return Err(FormatError::new(
-                Structure::Manifest,
-                m_at as u64,
-                FmtKind::DigestMismatch,
-            )
-            .into());
-        }
-        if !digest_eq(&sha256(&file[s_at..tail_at]), &footer.blocks_sha256) {
-            return Err(FormatError::new(
-                Structure::SignatureBlock,
-                s_at as u64,
-                FmtKind::DigestMismatch,
-            )
-            .into());
-        }
         for (what, len, limit, structure, at) in [
+            (
+                "manifest size",
+                footer.manifest_len,
+                policy.limits().max_manifest_bytes,
+                Structure::Manifest,
+                m_at,
+            ),
             (
                 "signature block size",
                 footer.signatures_len,
@@ -212,15 +236,39 @@ impl Model {
                 .into());
             }
         }
+        // One read of everything after the tag region into private memory
+        // (bounded by the limits just checked): the digests are computed, the
+        // signatures verified and the manifest and blocks decoded from these
+        // same bytes, so a writer changing the file meanwhile cannot make the
+        // reader decode bytes other than those it hashed.
+        let tail = file[m_at..tail_at].to_vec();
+        let (ms, ss) = (s_at - m_at, r_at - m_at);
+        let manifest_bytes = &tail[..ms];
+        if !digest_eq(&sha256(manifest_bytes), &footer.manifest_sha256) {
+            return Err(FormatError::new(
+                Structure::Manifest,
+                m_at as u64,
+                FmtKind::DigestMismatch,
+            )
+            .into());
+        }
+        if !digest_eq(&sha256(&tail[ms..]), &footer.blocks_sha256) {
+            return Err(FormatError::new(
+                Structure::SignatureBlock,
+                s_at as u64,
+                FmtKind::DigestMismatch,
+            )
+            .into());
+        }
         // Verify, then parse: every signature is checked, and the policy settled,
         // before any manifest field is decoded.
         let mut signers = seal::verify_signature_block(
-            &file[s_at..r_at],
+            &tail[ms..ss],
             s_at as u64,
             &footer.manifest_sha256,
             (preamble.major, preamble.minor),
         )?;
-        let signatures = SignatureBlock::decode(&file[s_at..r_at], s_at as u64)?;
+        let signatures = SignatureBlock::decode(&tail[ms..ss], s_at as u64)?;
         seal::apply_policy(&mut signers, policy)?;
         let now = policy.now();
         for s in &signers {
@@ -270,10 +318,7 @@ impl Model {
             .into());
         }
         let recipients = if manifest.encryption.is_some() {
-            Some(seal::parse_recipient_block(
-                &file[r_at..tail_at],
-                r_at as u64,
-            )?)
+            Some(seal::parse_recipient_block(&tail[ss..], r_at as u64)?)
         } else {
             None
         };
@@ -316,6 +361,7 @@ impl Model {
             keys,
             verified,
             index: OnceLock::new(),
+            tail,
             pool: BufPool::default(),
         };
         if verification == Verification::Eager {
@@ -392,11 +438,10 @@ impl Model {
         self.file_key.as_ref()
     }
 
-    /// The raw manifest bytes.
+    /// The raw manifest bytes: the private copy that was hashed, checked
+    /// against the signatures and decoded (never re-read from the file).
     pub fn manifest_bytes(&self) -> &[u8] {
-        let f = &self.footer;
-        &self.backing.bytes()
-            [f.manifest_offset as usize..(f.manifest_offset + f.manifest_len) as usize]
+        &self.tail[..self.footer.manifest_len as usize]
     }
 
     /// Format version as (major, minor).
@@ -457,14 +502,18 @@ impl Model {
             .tensors
             .get(i)
             .ok_or_else(|| self.err(Error::new(ErrorKind::NoSuchTensor(format!("#{i}")))))?;
-        self.verify_slice(info.slice as usize)?;
         if self.manifest.encryption.is_some() {
             let key = match self.keys.get(info.slice as usize) {
                 Some(Some(k)) => k,
                 Some(None) => {
-                    return Err(self.err(Error::new(ErrorKind::NotGranted(info.name.clone()))))
+                    self.verify_slice(info.slice as usize)?;
+                    return Err(self.err(Error::new(ErrorKind::NotGranted(info.name.clone()))));
                 }
-                None => return Err(self.err(Error::new(ErrorKind::Encrypted(info.name.clone())))),
+                None => {
+                    // Keyless: the digest is still checked before refusing.
+                    self.verify_slice(info.slice as usize)?;
+                    return Err(self.err(Error::new(ErrorKind::Encrypted(info.name.clone()))));
+                }
             };
             let (buf, start) = self.decrypt(info, key).map_err(|e| self.err(e))?;
             return Ok(TensorView {
@@ -475,6 +524,7 @@ impl Model {
                 },
             });
         }
+        self.verify_slice(info.slice as usize)?;
         let data =
             &self.backing.bytes()[info.offset as usize..(info.offset + info.length) as usize];
         Ok(TensorView {
@@ -486,37 +536,68 @@ impl Model {
     /// Decrypts only the chunks covering `info`, in parallel, into an aligned
     /// zeroizing buffer (from the model's pool when one fits); returns it and
     /// where the tensor starts in it.
+    ///
+    /// Every ciphertext byte and tag is read from the file once: chunks are
+    /// copied into the output and authenticated and decrypted there. When the
+    /// slice's digest is still unchecked (lazy verification of a mapped file)
+    /// and the tensor spans its whole slice, the digest is computed over that
+    /// same copy before decryption, so digest, tags and plaintext all come
+    /// from one read.
     fn decrypt(&self, info: &TensorInfo, key: &SliceKey) -> Result<(SecretBuf<'_>, usize)> {
+        let si = info.slice as usize;
         if info.length == 0 {
+            self.verify_slice(si)?;
             return Ok((SecretBuf::zeroed(0), 0));
         }
-        let s = &self.manifest.slices[info.slice as usize];
-        let file = self.backing.bytes();
+        let s = &self.manifest.slices[si];
         let rel = info.offset - s.offset;
         let end = rel + info.length;
         let c0 = rel / CHUNK_SIZE;
         let c1 = (end - 1) / CHUNK_SIZE;
         let start = c0 * CHUNK_SIZE;
         let stop = ((c1 + 1) * CHUNK_SIZE).min(s.length);
-        // Decrypt straight from the file's bytes into the output: no copy of
-        // the ciphertext. If any chunk fails authentication, the error path
-        // drops `buf`, which zeroizes it; it is never returned.
+        let whole = start == 0 && stop == s.length;
+        let file = self.backing.bytes();
         let src = &file[(s.offset + start) as usize..(s.offset + stop) as usize];
         let mut buf = SecretBuf::zeroed_in(&self.pool, src.len());
         let tags_at = (s.tags_offset + c0 * TAG_LEN) as usize;
         let tags_end = (s.tags_offset + (c1 + 1) * TAG_LEN) as usize;
-        let tags: &[[u8; 16]] = bytemuck::cast_slice(&file[tags_at..tags_end]);
-        tensorseal_crypto::open_chunk_range_into(key, s.length, c0, src, buf.bytes_mut(), tags)
-            .map_err(|e| match e {
-                tensorseal_crypto::Error::ChunkAuthentication { chunk } => {
-                    Error::new(ErrorKind::Decryption {
-                        tensor: info.name.clone(),
-                        slice: info.slice,
-                        chunk,
-                    })
-                }
-                other => Error::new(ErrorKind::Crypto(other)),
-            })?;
+        let tags: Vec<[u8; 16]> = bytemuck::cast_slice(&file[tags_at..tags_end]).to_vec();
+        let crypt_err = |e| match e {
+            tensorseal_crypto::Error::ChunkAuthentication { chunk } => {
+                Error::new(ErrorKind::Decryption {
+                    tensor: info.name.clone(),
+                    slice: info.slice,
+                    chunk,
+                })
+            }
+            other => Error::new(ErrorKind::Crypto(other)),
+        };
+        // If any chunk fails, the error path drops `buf`, which zeroizes it.
+        if whole && self.backing.is_map() && self.verified[si].get().is_none() {
+            buf.bytes_mut().copy_from_slice(src);
+            let mut h = SliceHasher::new(self.manifest.digest_algorithm);
+            h.update(buf.bytes());
+            h.update(bytemuck::cast_slice::<[u8; 16], u8>(&tags));
+            let mine = if digest_eq(&h.finalize(), &s.digest) {
+                Ok(())
+            } else {
+                Err(FormatError::new(
+                    Structure::Slice(info.slice),
+                    s.offset,
+                    FmtKind::DigestMismatch,
+                ))
+            };
+            self.verified[si].get_or_init(|| mine.clone());
+            // Our own read decides for our bytes, whatever another thread saw.
+            mine.map_err(|e| self.err(e.into()))?;
+            tensorseal_crypto::open_chunk_range(key, s.length, c0, buf.bytes_mut(), &tags)
+                .map_err(crypt_err)?;
+        } else {
+            self.verify_slice(si)?;
+            tensorseal_crypto::open_chunk_range_into(key, s.length, c0, src, buf.bytes_mut(), &tags)
+                .map_err(crypt_err)?;
+        }
         Ok((buf, (rel - start) as usize))
     }
 

@@ -148,7 +148,6 @@ pub fn grant_file(
 
 fn rewrite_tail(model: &Model, dest: &Path, sigs: &[u8], rec: &[u8]) -> Result<()> {
     let old = model.footer();
-    let keep = (old.manifest_offset + old.manifest_len) as usize;
     // Rewriting in place keeps the file's permissions (tensorseal-fs).
     let mut file = AtomicFile::create(dest, Mode::Replace).map_err(fs_error)?;
     let mut h = Sha256::new();
@@ -160,9 +159,12 @@ fn rewrite_tail(model: &Model, dest: &Path, sigs: &[u8], rec: &[u8]) -> Result<(
         blocks_sha256: h.finalize().into(),
         ..*old
     };
-    let mut head = &model.file_bytes()[..keep];
+    // The data and tag regions from the opened (by default private) copy,
+    // and the manifest from the bytes that were hashed and verified.
+    let mut head = &model.file_bytes()[..old.manifest_offset as usize];
     std::io::copy(&mut head, &mut file)
-        .and_then(|_| file.write_all(sigs))
+        .and_then(|_| file.write_all(model.manifest_bytes()))
+        .and_then(|()| file.write_all(sigs))
         .and_then(|()| file.write_all(rec))
         .and_then(|()| file.write_all(&footer.encode()))
         .map_err(|e| Error::io(file.path(), "write", e))?;

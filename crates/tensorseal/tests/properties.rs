@@ -74,8 +74,8 @@ proptest! {
     #[test]
     fn round_trip(spec in proptest::collection::vec(arb_tensor(), 0..12), slicing in arb_slicing()) {
         let (_dir, path) = write(&spec, slicing);
-        for copy in [false, true] {
-            let opts = tensorseal::OpenOptions::new().copy(copy).verification(Verification::Lazy);
+        for mode in [tensorseal::ReadMode::MapAcceptingWriters, tensorseal::ReadMode::Copy] {
+            let opts = tensorseal::OpenOptions::new().read_mode(mode).verification(Verification::Lazy);
             let model = Model::open_with(&path, &Policy::allow_unsigned(), opts).unwrap();
             prop_assert_eq!(model.len(), spec.len());
             for (i, (d, shape, seed)) in spec.iter().enumerate() {
