@@ -90,7 +90,7 @@ mod writer;
 pub use backing::FileBytes;
 pub use digest::{digest, digest_eq, SliceHasher};
 pub use error::{Error, ErrorKind, Result};
-pub use policy::{Policy, Verification};
+pub use policy::{Authenticity, Checked, Policy, Verification};
 pub use reader::{sha256, sha256_read, Element, Model, OpenOptions, ReadMode, TensorView};
 pub use rollback::{Release, RollbackState, RollbackStore};
 pub use safetensors_io::{export_safetensors, import_safetensors, meta_text};

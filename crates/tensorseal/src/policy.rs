@@ -113,3 +113,63 @@ impl Policy {
         })
     }
 }
+
+/// What vouches for an opened file's contents beyond integrity.
+///
+/// Integrity (digests, chunk tags) only says the bytes are the ones the
+/// file's own manifest describes. Without a trusted signature anyone can make
+/// a file, encrypted ones included: a recipient's public key is all it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authenticity {
+    /// Signed by this many distinct signers the policy trusts (at least one):
+    /// the manifest, and through it every tensor's name, shape, bytes and key
+    /// commitment, is authenticated.
+    Signed {
+        /// Distinct trusted signers.
+        trusted: usize,
+    },
+    /// Every signature verifies, but none is by a trusted key (opened under
+    /// [`Policy::allow_unsigned`]): as good as unsigned.
+    UntrustedSignatures,
+    /// No signature (opened under [`Policy::allow_unsigned`]).
+    Unsigned,
+}
+
+/// What was checked when a file was opened: see `Model::checked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Signatures, as judged by the policy.
+    pub authenticity: Authenticity,
+    /// Whether the file is encrypted.
+    pub encrypted: bool,
+    /// Whether the header MAC (over the manifest and every stanza) was
+    /// verified: only with a whole-file identity. A grant holder cannot check
+    /// it, so for them the manifest rests on signatures alone.
+    pub header_mac: bool,
+}
+
+impl Checked {
+    /// Whether the contents are authenticated: signed by a trusted signer.
+    pub fn authenticated(&self) -> bool {
+        matches!(self.authenticity, Authenticity::Signed { .. })
+    }
+
+    /// One sentence saying what was checked, for people.
+    pub fn summary(&self) -> String {
+        if let Authenticity::Signed { trusted } = self.authenticity {
+            return format!("authenticated: signed by {trusted} trusted signer(s)");
+        }
+        let why = "not signed by a trusted signer, so anyone could have made it";
+        match (self.encrypted, self.header_mac) {
+            (false, _) => format!("integrity checked (digests), not authenticated: {why}"),
+            (true, true) => format!(
+                "integrity checked (digests, chunk tags, header MAC), not authenticated: {why}, \
+                 given the recipients' public keys"
+            ),
+            (true, false) => format!(
+                "integrity checked (digests, chunk tags), not authenticated: {why}; without the \
+                 header MAC (a grant), tensor names, shapes and metadata are not checked at all"
+            ),
+        }
+    }
+}

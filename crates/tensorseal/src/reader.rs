@@ -16,7 +16,7 @@ use tensorseal_format::{
 use crate::backing::{Backing, BufPool, SecretBuf};
 use crate::digest::{digest_eq, SliceHasher};
 use crate::error::{Error, ErrorKind, Result};
-use crate::policy::{Policy, Verification};
+use crate::policy::{Authenticity, Checked, Policy, Verification};
 use crate::seal::{self, Signer};
 
 /// Where an opened file's bytes live. See [`OpenOptions::read_mode`].
@@ -412,6 +412,29 @@ impl Model {
     /// trusted or not under the policy the file was opened with.
     pub fn signers(&self) -> &[Signer] {
         &self.signers
+    }
+
+    /// What was checked: whether a trusted signature authenticates the
+    /// contents, and for an encrypted file whether the header MAC was
+    /// verified. Only [`Checked::authenticated`] files may be presented as
+    /// authentic; decrypting an unsigned file proves integrity, not origin.
+    pub fn checked(&self) -> Checked {
+        let trusted: std::collections::BTreeSet<_> = self
+            .signers
+            .iter()
+            .filter(|s| s.trusted)
+            .map(|s| s.fingerprint)
+            .collect();
+        let authenticity = match (trusted.len(), self.signers.len()) {
+            (0, 0) => Authenticity::Unsigned,
+            (0, _) => Authenticity::UntrustedSignatures,
+            (n, _) => Authenticity::Signed { trusted: n },
+        };
+        Checked {
+            authenticity,
+            encrypted: self.is_encrypted(),
+            header_mac: self.file_key.is_some(),
+        }
     }
 
     /// Whether the file is encrypted.

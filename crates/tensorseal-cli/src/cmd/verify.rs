@@ -20,8 +20,13 @@ pub struct Args {
     /// One JSON document instead of text.
     #[arg(long)]
     json: bool,
-    /// Read the file into memory instead of mapping it.
+    /// Map the file instead of reading it into memory; refused unless the
+    /// file lies on a read-only mount (a writer could otherwise change bytes
+    /// after verification, or truncate the file and crash the reader).
     #[arg(long)]
+    map: bool,
+    /// Read the file into memory (the default; kept for compatibility).
+    #[arg(long, hide = true)]
     copy: bool,
     #[command(flatten)]
     policy: PolicyArgs,
@@ -60,7 +65,7 @@ pub fn run(a: Args) -> CmdResult {
         .policy
         .open_options()?
         .verification(Verification::Eager)
-        .copy(a.copy);
+        .copy(a.copy || !a.map);
     let pb = crate::ops::spinner_for(&a.file, "verifying");
     let opened = (|| -> tensorseal::Result<(Model, usize, Option<Outcome>)> {
         let model = Model::open_with(&a.file, &p, opts)?;
@@ -110,6 +115,7 @@ pub fn run(a: Args) -> CmdResult {
     };
     match opened {
         Ok((model, decrypted, outcome)) => {
+            let checked = model.checked();
             let bytes: u64 = model.manifest().slices.iter().map(|s| s.length).sum();
             let signers: Vec<_> = model
                 .signers()
@@ -124,6 +130,9 @@ pub fn run(a: Args) -> CmdResult {
                     "signatures": signers,
                     "encrypted": model.is_encrypted(),
                     "tensors_decrypted": decrypted,
+                    "authenticated": checked.authenticated(),
+                    "header_mac_checked": checked.header_mac,
+                    "checked": checked.summary(),
                     "model_id": model.info().model_id,
                     "version": model.info().version,
                     "tensors": model.len(),
@@ -147,9 +156,19 @@ pub fn run(a: Args) -> CmdResult {
                     String::new()
                 } else if a.policy.identity.is_empty() {
                     ", encrypted (ciphertext verified, not decrypted)".to_string()
+                } else if checked.authenticated() {
+                    format!(
+                        ", encrypted ({decrypted} of {} tensors decrypted and authenticated by a trusted signature)",
+                        model.len()
+                    )
+                } else if checked.header_mac {
+                    format!(
+                        ", encrypted ({decrypted} of {} tensors decrypted, integrity checked, not signed by a trusted signer)",
+                        model.len()
+                    )
                 } else {
                     format!(
-                        ", encrypted ({decrypted} of {} tensors decrypted and authenticated)",
+                        ", encrypted ({decrypted} of {} tensors decrypted, integrity checked, not signed by a trusted signer; tensor names and shapes not authenticated)",
                         model.len()
                     )
                 };
