@@ -13,7 +13,8 @@ use crate::verify::{Check, RefusalKind, Verifier, VerifyReport};
 
 /// The verified model.
 pub enum Loaded {
-    /// A tensorseal container, opened under the policy.
+    /// A tensorseal container, opened under the policy from the one private
+    /// copy of the file that was verified.
     Container(Box<tensorseal::Model>),
     /// Any other format: exactly the bytes that were verified (read into
     /// memory once, so a later change of the file cannot slip in).
@@ -108,24 +109,14 @@ pub fn load_verified(path: &Path, policy: &OpsPolicy) -> Result<Verified, Refusa
             });
         }
     };
-    // Containers are mapped (the loader verifies them); anything else is
-    // read into memory once, and exactly those bytes are verified and returned.
-    let is_container = tensorseal::FileBytes::map(path)
-        .is_ok_and(|m| tensorseal_convert::detect(&m) == Format::Tensorseal);
-    let bytes = if is_container {
-        None
-    } else {
-        tensorseal::FileBytes::read(path).ok()
-    };
+    // One ordinary read into private memory: the format is detected, the
+    // bytes hashed and inspected, and a container validated from that copy,
+    // and it is exactly what is returned. A writer changing the file later
+    // changes nothing the caller holds.
+    let bytes = tensorseal::FileBytes::read(path).ok();
     let (report, container) = match &bytes {
         Some(b) => verifier.verify_bytes_with_model(path, b),
-        None => {
-            let mapped = tensorseal::FileBytes::map(path);
-            match &mapped {
-                Ok(m) if is_container => verifier.verify_bytes_with_model(path, m),
-                _ => (verifier.verify(path), None),
-            }
-        }
+        None => (verifier.verify(path), None),
     };
     if let Some(l) = &log {
         note(log_verification(l, &report, EventKind::Load));

@@ -289,7 +289,7 @@ impl Verifier {
         }
         match tensorseal::FileBytes::map(path) {
             Ok(bytes) => {
-                self.verify_bytes_into(path, &bytes, &mut report);
+                self.verify_bytes_into(path, &bytes, None, &mut report);
                 report
             }
             Err(e) => {
@@ -306,18 +306,20 @@ impl Verifier {
     /// beside `path`; a container is opened from `path`).
     pub fn verify_bytes(&self, path: &Path, bytes: &[u8]) -> VerifyReport {
         let mut report = empty_report(path);
-        self.verify_bytes_into(path, bytes, &mut report);
+        self.verify_bytes_into(path, bytes, None, &mut report);
         report
     }
 
-    /// [`Verifier::verify_bytes`], keeping the opened container.
+    /// [`Verifier::verify_bytes`] over bytes already read, keeping the opened
+    /// container: a container is validated from these same bytes (not
+    /// re-read from `path`), so the model returned is what was verified.
     pub(crate) fn verify_bytes_with_model(
         &self,
         path: &Path,
-        bytes: &[u8],
+        bytes: &tensorseal::FileBytes,
     ) -> (VerifyReport, Option<tensorseal::Model>) {
         let mut report = empty_report(path);
-        let model = self.verify_bytes_into(path, bytes, &mut report);
+        let model = self.verify_bytes_into(path, bytes, Some(bytes), &mut report);
         (report, model)
     }
 
@@ -325,6 +327,7 @@ impl Verifier {
         &self,
         path: &Path,
         bytes: &[u8],
+        owned: Option<&tensorseal::FileBytes>,
         r: &mut VerifyReport,
     ) -> Option<tensorseal::Model> {
         let size = bytes.len() as u64;
@@ -344,7 +347,16 @@ impl Verifier {
             r.warnings.push(w);
         }
         if format == Format::Tensorseal {
-            return match tensorseal::Model::open(path, &self.container) {
+            let opened = match owned {
+                Some(b) => tensorseal::Model::from_file_bytes(
+                    b,
+                    Some(path),
+                    &self.container,
+                    tensorseal::OpenOptions::new(),
+                ),
+                None => tensorseal::Model::open(path, &self.container),
+            };
+            return match opened {
                 Ok(m) => {
                     let trusted: Vec<String> = m
                         .signers()

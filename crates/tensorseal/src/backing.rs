@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -141,17 +141,17 @@ fn on_read_only_mount(_file: &File) -> std::io::Result<bool> {
 ///
 /// For converters and tools that need a whole input file without holding it in
 /// heap memory; the same mapping rules as [`crate::OpenOptions::copy`] apply.
-pub struct FileBytes(Backing);
+pub struct FileBytes(pub(crate) Arc<Backing>);
 
 impl FileBytes {
     /// Maps `path` read-only.
     pub fn map(path: &Path) -> Result<FileBytes> {
-        Backing::map(path).map(FileBytes)
+        Backing::map(path).map(|b| FileBytes(Arc::new(b)))
     }
 
     /// Reads `path` into owned memory.
     pub fn read(path: &Path) -> Result<FileBytes> {
-        Backing::read(path).map(FileBytes)
+        Backing::read(path).map(|b| FileBytes(Arc::new(b)))
     }
 
     /// Says that `part` (a sub-slice of these bytes) will not be read again
@@ -165,7 +165,7 @@ impl FileBytes {
     /// 1 GiB checkpoint does not count 1 GiB of mapped input in its RSS.
     #[allow(unsafe_code)]
     pub fn release(&self, part: &[u8]) {
-        let Backing::Map(map) = &self.0 else {
+        let Backing::Map(map) = &*self.0 else {
             return;
         };
         let base = map.as_ptr() as usize;

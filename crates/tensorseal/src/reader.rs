@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::backing::FileBytes;
+
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tensorseal_crypto::{FileKey, RecipientSecretKey, SliceKey};
@@ -119,7 +121,7 @@ impl OpenOptions {
 /// model.
 pub struct Model {
     path: Option<PathBuf>,
-    backing: Backing,
+    backing: Arc<Backing>,
     preamble: Preamble,
     footer: Footer,
     manifest: Manifest,
@@ -161,8 +163,26 @@ impl Model {
             ReadMode::MapReadOnlyStorage => Backing::map_read_only_storage(path)?,
             ReadMode::MapAcceptingWriters => Backing::map(path)?,
         };
-        Model::validate(Some(path.to_path_buf()), backing, policy, &opts)
+        Model::validate(Some(path.to_path_buf()), Arc::new(backing), policy, &opts)
             .map_err(|e| e.with_path(path))
+    }
+
+    /// Validates a file already read (or mapped) into `bytes`, without reading
+    /// it again: the model shares those bytes, so what a caller hashed or
+    /// inspected in `bytes` is exactly what the model verified and serves.
+    /// The read mode of `opts` is ignored (the bytes are already where they live);
+    /// `path` only names the file in errors.
+    pub fn from_file_bytes(
+        bytes: &FileBytes,
+        path: Option<&Path>,
+        policy: &Policy,
+        opts: OpenOptions,
+    ) -> Result<Model> {
+        let r = Model::validate(path.map(Path::to_path_buf), Arc::clone(&bytes.0), policy, &opts);
+        match path {
+            Some(p) => r.map_err(|e| e.with_path(p)),
+            None => r,
+        }
     }
 
     /// Validates a container held in memory. The bytes are copied once into
@@ -170,7 +190,7 @@ impl Model {
     pub fn from_bytes(bytes: &[u8], policy: &Policy, verification: Verification) -> Result<Model> {
         Model::validate(
             None,
-            Backing::copy_of(bytes),
+            Arc::new(Backing::copy_of(bytes)),
             policy,
             &OpenOptions::new().verification(verification),
         )
@@ -178,12 +198,12 @@ impl Model {
 
     /// Like [`Model::from_bytes`], with options (identities; `copy` is implied).
     pub fn from_bytes_with(bytes: &[u8], policy: &Policy, opts: OpenOptions) -> Result<Model> {
-        Model::validate(None, Backing::copy_of(bytes), policy, &opts)
+        Model::validate(None, Arc::new(Backing::copy_of(bytes)), policy, &opts)
     }
 
     fn validate(
         path: Option<PathBuf>,
-        backing: Backing,
+        backing: Arc<Backing>,
         policy: &Policy,
         opts: &OpenOptions,
     ) -> Result<Model> {
