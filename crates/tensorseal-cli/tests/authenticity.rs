@@ -77,7 +77,14 @@ fn verify_does_not_call_an_unsigned_decrypted_file_authenticated() {
         "{out}"
     );
     assert!(!out.contains("authenticated"), "{out}");
-    let json = ok(&["verify", &u, "--allow-unsigned", owner[0], owner[1], "--json"]);
+    let json = ok(&[
+        "verify",
+        &u,
+        "--allow-unsigned",
+        owner[0],
+        owner[1],
+        "--json",
+    ]);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["authenticated"], false);
     assert_eq!(doc["header_mac_checked"], true);
@@ -94,7 +101,13 @@ fn verify_does_not_call_an_unsigned_decrypted_file_authenticated() {
         "--tensors",
         "a",
     ]);
-    let out = ok(&["verify", &u, "--allow-unsigned", "--identity", s(&worker_key)]);
+    let out = ok(&[
+        "verify",
+        &u,
+        "--allow-unsigned",
+        "--identity",
+        s(&worker_key),
+    ]);
     assert!(
         out.contains("1 of 2 tensors decrypted, integrity checked, not signed by a trusted signer; tensor names and shapes not authenticated"),
         "{out}"

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded;
 use crate::error::{ErrorKind, FormatError, Structure};
 
 /// Signature algorithm: composite ML-DSA-65 + Ed25519 with SHA-512 (IETF LAMPS).
@@ -64,6 +65,7 @@ pub struct SignatureEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SignatureBlock {
     /// Signatures in the order they were added.
+    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Signatures>")]
     pub entries: Vec<SignatureEntry>,
 }
 
@@ -73,7 +75,7 @@ pub enum Scope {
     /// The file key: every slice.
     All,
     /// Only these slices' keys (a grant).
-    Slices(Vec<u32>),
+    Slices(#[serde(deserialize_with = "bounded::vec::<_, _, bounded::GrantSlices>")] Vec<u32>),
 }
 
 /// A key wrapped to one recipient.
@@ -93,6 +95,7 @@ pub struct Stanza {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientBlock {
     /// One stanza per recipient.
+    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Stanzas>")]
     pub stanzas: Vec<Stanza>,
     /// HMAC-SHA256 over the manifest and every stanza, keyed from the file key.
     pub header_mac: [u8; 32],
@@ -148,8 +151,14 @@ fn decode_exact<'a, T: Deserialize<'a>>(
     structure: Structure,
     at: u64,
 ) -> Result<T, FormatError> {
-    let (v, rest) = postcard::take_from_bytes(bytes)
-        .map_err(|e| FormatError::new(structure.clone(), at, ErrorKind::Decode(e.to_string())))?;
+    bounded::reset();
+    let (v, rest) = postcard::take_from_bytes(bytes).map_err(|e| {
+        let kind = match bounded::take() {
+            Some((what, found, limit)) => ErrorKind::Limit { what, found, limit },
+            None => ErrorKind::Decode(e.to_string()),
+        };
+        FormatError::new(structure.clone(), at, kind)
+    })?;
     if !rest.is_empty() {
         return Err(FormatError::new(
             structure,

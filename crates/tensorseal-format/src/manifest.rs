@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded;
 use crate::digest::DigestAlgorithm;
 use crate::dtype::Dtype;
 use crate::error::{ErrorKind, FormatError, Structure};
@@ -175,6 +176,7 @@ struct WireTensor<'a> {
     #[serde(borrow)]
     name: &'a [u8],
     dtype: u8,
+    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Rank>")]
     shape: Vec<u64>,
     slice: u32,
     offset: u64,
@@ -192,12 +194,15 @@ struct WireManifest<'a> {
     expires: Option<i64>,
     producer: Producer,
     training_date: Option<String>,
+    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Dependencies>")]
     dependencies: Vec<(String, String)>,
     source: Option<Source>,
+    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Metadata>")]
     metadata: Vec<(String, MetaValue)>,
     encryption: Option<EncryptionHeader>,
+    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Slices>")]
     slices: Vec<WireSlice>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "bounded::vec::<_, _, bounded::Tensors>")]
     tensors: Vec<WireTensor<'a>>,
 }
 
@@ -266,8 +271,12 @@ impl Manifest {
                 limit: limits.max_manifest_bytes,
             }));
         }
+        bounded::reset();
         let (mut wire, rest): (WireManifest, _) =
-            postcard::take_from_bytes(bytes).map_err(|e| merr(ErrorKind::Decode(e.to_string())))?;
+            postcard::take_from_bytes(bytes).map_err(|e| match bounded::take() {
+                Some((what, found, limit)) => merr(ErrorKind::Limit { what, found, limit }),
+                None => merr(ErrorKind::Decode(e.to_string())),
+            })?;
         if !rest.is_empty() {
             return Err(FormatError::new(
                 Structure::Manifest,

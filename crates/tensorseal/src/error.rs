@@ -133,6 +133,16 @@ pub enum ErrorKind {
         /// Stanzas in the file.
         stanzas: usize,
     },
+    /// An identity would have to be tried on more stanzas than allowed.
+    #[error("identity {identity} was tried on {limit} of the file's {stanzas} recipient stanzas without the file being unlocked; refusing to try more (at most {limit} per identity)")]
+    StanzaLimit {
+        /// Position of the identity among those given.
+        identity: usize,
+        /// Stanzas in the file.
+        stanzas: usize,
+        /// Stanzas tried per identity at most.
+        limit: usize,
+    },
     /// An unwrapped file key does not match the key commitment.
     #[error("recipient stanza {0}: the unwrapped file key does not match the key commitment")]
     KeyCommitment(usize),

@@ -178,7 +178,12 @@ impl Model {
         policy: &Policy,
         opts: OpenOptions,
     ) -> Result<Model> {
-        let r = Model::validate(path.map(Path::to_path_buf), Arc::clone(&bytes.0), policy, &opts);
+        let r = Model::validate(
+            path.map(Path::to_path_buf),
+            Arc::clone(&bytes.0),
+            policy,
+            &opts,
+        );
         match path {
             Some(p) => r.map_err(|e| e.with_path(p)),
             None => r,
@@ -638,8 +643,15 @@ impl Model {
                 .map_err(crypt_err)?;
         } else {
             self.verify_slice(si)?;
-            tensorseal_crypto::open_chunk_range_into(key, s.length, c0, src, buf.bytes_mut(), &tags)
-                .map_err(crypt_err)?;
+            tensorseal_crypto::open_chunk_range_into(
+                key,
+                s.length,
+                c0,
+                src,
+                buf.bytes_mut(),
+                &tags,
+            )
+            .map_err(crypt_err)?;
         }
         Ok((buf, (rel - start) as usize))
     }

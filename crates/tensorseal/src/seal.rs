@@ -294,6 +294,11 @@ pub fn parse_recipient_block(bytes: &[u8], at: u64) -> Result<RecipientBlock> {
     Ok(block)
 }
 
+/// At most this many stanzas are trial-opened with one identity (one X-Wing
+/// decapsulation each): a block of thousands of junk stanzas must not cost
+/// every identity thousands of decapsulations. More is [`ErrorKind::StanzaLimit`].
+pub const MAX_STANZAS_PER_IDENTITY: usize = 1024;
+
 /// Keys recovered from a recipient block.
 pub(crate) struct Unlocked {
     /// The file key, when a `Scope::All` stanza opened.
@@ -323,6 +328,7 @@ pub(crate) fn unlock(
     let mut keys: Vec<Option<SliceKey>> = (0..m.slices.len()).map(|_| None).collect();
     let mut file_key = None;
     let mut opened = false;
+    let mut tried = vec![0usize; identities.len()];
     for (si, st) in block.stanzas.iter().enumerate() {
         let cst = crypto::Stanza::new(&st.enc, st.body.clone()).map_err(|e| {
             Error::new(ErrorKind::BadStanza {
@@ -330,12 +336,20 @@ pub(crate) fn unlock(
                 reason: e.to_string(),
             })
         })?;
-        for id in identities {
+        for (ii, id) in identities.iter().enumerate() {
+            if matches!(st.scope, Scope::All) && file_key.is_some() {
+                continue;
+            }
+            tried[ii] += 1;
+            if tried[ii] > MAX_STANZAS_PER_IDENTITY {
+                return Err(Error::new(ErrorKind::StanzaLimit {
+                    identity: ii,
+                    stanzas: block.stanzas.len(),
+                    limit: MAX_STANZAS_PER_IDENTITY,
+                }));
+            }
             match &st.scope {
                 Scope::All => {
-                    if file_key.is_some() {
-                        continue;
-                    }
                     let Ok(fk) = crypto::unwrap_file_key(id, &cst) else {
                         continue;
                     };

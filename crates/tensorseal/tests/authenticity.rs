@@ -84,7 +84,10 @@ fn a_grant_holder_of_an_unsigned_file_is_not_told_its_tensors_are_authentic() {
     assert!(!c.header_mac && !c.authenticated());
     let s = c.summary();
     assert!(s.contains("not authenticated"), "{s}");
-    assert!(s.contains("names, shapes and metadata are not checked"), "{s}");
+    assert!(
+        s.contains("names, shapes and metadata are not checked"),
+        "{s}"
+    );
 }
 
 #[test]

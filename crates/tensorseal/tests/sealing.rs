@@ -188,11 +188,16 @@ fn encrypted_round_trip_keyless_and_with_identity() {
             &tensors()[1].3[..]
         );
         // With the identity: exact tensors, aligned, owned.
-        for mode in [tensorseal::ReadMode::MapAcceptingWriters, tensorseal::ReadMode::Copy] {
+        for mode in [
+            tensorseal::ReadMode::MapAcceptingWriters,
+            tensorseal::ReadMode::Copy,
+        ] {
             let m = Model::open_with(
                 &path,
                 &policy,
-                with(&k.owner).read_mode(mode).verification(Verification::Lazy),
+                with(&k.owner)
+                    .read_mode(mode)
+                    .verification(Verification::Lazy),
             )
             .unwrap();
             for (n, d, s, b) in tensors() {

@@ -59,7 +59,10 @@ fn the_default_open_keeps_the_verified_bytes_when_the_file_changes_afterwards() 
     let at = model.tensor("w").unwrap().offset();
     overwrite(&path, at, &[0xEE; 4096]);
     let t = model.tensor("w").unwrap();
-    assert!(t.data() == &big[..], "tensor bytes changed after verification");
+    assert!(
+        t.data() == &big[..],
+        "tensor bytes changed after verification"
+    );
     // The file did change: a fresh open refuses it.
     let e = Model::open(&path, &Policy::allow_unsigned()).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Format(_)), "{e}");
