@@ -24,6 +24,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Bytes that cannot change after verification.** [`Model::open`] reads
+//! the file into private memory with ordinary reads and verifies that copy;
+//! every tensor view, export and signature rewrite comes from it, so another
+//! process that can write the file cannot change a verified byte (a file that
+//! changes size while it is read is an I/O error, never a crash). Mapping is
+//! opt-in through [`OpenOptions`]: [`OpenOptions::map`] maps only files on a
+//! read-only mount; [`OpenOptions::map_accepting_writers`] maps anywhere and
+//! is only for files on storage no other process can write, because a writer
+//! can change mapped tensor bytes after verification, or truncate the file
+//! and kill the reader with SIGBUS. In every mode the manifest and blocks are
+//! hashed, verified and decoded from one private copy, and each ciphertext
+//! chunk is copied once and authenticated and decrypted in that copy.
+//!
+//! **Integrity is not authenticity.** [`Model::checked`] says what vouches for
+//! the contents: only a trusted signature does. An unsigned encrypted file
+//! can be made by anyone holding a recipient's public key.
+//!
 //! Sealing: sign, encrypt to a recipient, open with trust and an identity.
 //!
 //! ```
