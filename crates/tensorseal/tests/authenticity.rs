@@ -57,7 +57,13 @@ fn a_grant_holder_of_an_unsigned_file_is_not_told_its_tensors_are_authentic() {
             ..WriteOptions::default()
         },
     );
-    grant_file(&path, &[owner.clone()], worker.public_key(), "a").unwrap();
+    grant_file(
+        &path,
+        std::slice::from_ref(&owner),
+        worker.public_key(),
+        "a",
+    )
+    .unwrap();
     let open = |id: &RecipientSecretKey| {
         Model::open_with(
             &path,
