@@ -16,8 +16,6 @@ pub const MAX_DEPENDENCIES: usize = 4096;
 pub const MAX_METADATA: usize = 65536;
 /// Tensors and slices (the v1 maxima of [`crate::Limits`]).
 pub const MAX_ENTRIES: usize = 1 << 20;
-/// Dimensions of one shape (the v1 maximum rank).
-pub const MAX_RANK: usize = 32;
 /// Signature entries of a signature block (a 1 MiB block holds fewer than
 /// 200 composite signatures).
 pub const MAX_SIGNATURES: usize = 256;
@@ -60,7 +58,6 @@ cap!(Metadata, "metadata entry count", MAX_METADATA);
 cap!(Tensors, "tensor count", MAX_ENTRIES);
 cap!(Slices, "slice count", MAX_ENTRIES);
 cap!(GrantSlices, "granted slice count", MAX_ENTRIES);
-cap!(Rank, "rank", MAX_RANK);
 cap!(Signatures, "signature count", MAX_SIGNATURES);
 cap!(Stanzas, "stanza count", MAX_STANZAS);
 

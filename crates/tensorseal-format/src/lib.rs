@@ -31,9 +31,7 @@ pub use blocks::{
     RecipientBlock, Scope, SignatureBlock, SignatureEntry, Stanza, Statement, SIGNATURE_CONTEXT,
     SIG_MLDSA65_ED25519_SHA512, STANZA_XWING_HPKE,
 };
-pub use bounded::{
-    MAX_DEPENDENCIES, MAX_ENTRIES, MAX_METADATA, MAX_RANK, MAX_SIGNATURES, MAX_STANZAS,
-};
+pub use bounded::{MAX_DEPENDENCIES, MAX_ENTRIES, MAX_METADATA, MAX_SIGNATURES, MAX_STANZAS};
 pub use digest::DigestAlgorithm;
 pub use dtype::{Dtype, UnknownDtype};
 pub use error::{ErrorKind, FormatError, Structure};

@@ -176,7 +176,8 @@ struct WireTensor<'a> {
     #[serde(borrow)]
     name: &'a [u8],
     dtype: u8,
-    #[serde(deserialize_with = "bounded::vec::<_, _, bounded::Rank>")]
+    // Not capped while decoding: a dimension costs at most 8 bytes per byte
+    // of input, and the rank error names the tensor (conformance vector).
     shape: Vec<u64>,
     slice: u32,
     offset: u64,
