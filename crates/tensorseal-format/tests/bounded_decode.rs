@@ -49,10 +49,11 @@ fn varint(mut n: u64, out: &mut Vec<u8>) {
     out.push(n as u8);
 }
 
-/// The manifest fields before `dependencies`: empty model id, version 0,
-/// created 0, no expiry, empty producer, no training date.
+/// The manifest fields before `dependencies`: digest algorithm (2, BLAKE3),
+/// empty model id, version 0, created 0, no expiry, empty producer, no
+/// training date.
 fn head() -> Vec<u8> {
-    vec![0, 0, 0, 0, 0, 0, 0]
+    vec![2, 0, 0, 0, 0, 0, 0, 0]
 }
 
 fn limit_what(e: &tensorseal_format::FormatError) -> &'static str {
