@@ -15,8 +15,48 @@ pub enum Compression {
     Xz,
     /// LZMA-alone (`.lzma`), properties byte 0x5D then `00 00`.
     Lzma,
-    /// LZ4 frame, `04 22 4D 18` (recognised, not supported).
+    /// LZ4 frame, `04 22 4D 18` (joblib's `lz4` compressor writes plain
+    /// LZ4 frames).
     Lz4,
+    /// joblib's old `ZF` format (`numpy_pickle_compat.write_zfile`): `ZF`,
+    /// the decompressed length as Python `hex()` left-justified to 19 bytes
+    /// (an extra space from Python 2 joblib is tolerated, as joblib does),
+    /// then one zlib stream that must decompress to exactly that length.
+    ZFile,
+    /// Raw deflate (zip member data); never sniffed from a file.
+    Deflate,
+}
+
+/// Length of the ZF length field (`len(hex(2**64))`).
+const ZF_LEN_FIELD: usize = 19;
+
+/// Parse a ZF header: the announced length and where the zlib stream starts.
+pub(crate) fn zfile_header(data: &[u8]) -> Result<(u64, usize), DecompressError> {
+    let bad = |reason: &str| DecompressError::Invalid {
+        codec: "zf",
+        reason: format!("malformed ZF header: {reason}"),
+    };
+    if !data.starts_with(b"ZF") {
+        return Err(bad("no ZF prefix"));
+    }
+    let field = data
+        .get(2..2 + ZF_LEN_FIELD)
+        .ok_or_else(|| bad("truncated length field"))?;
+    let digits = field
+        .strip_prefix(b"0x")
+        .or_else(|| field.strip_prefix(b"0X"))
+        .ok_or_else(|| bad("length does not start with 0x"))?;
+    let n = digits.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if n == 0 || n > 16 || digits[n..].iter().any(|&b| b != b' ') {
+        return Err(bad("length is not hex digits padded with spaces"));
+    }
+    let text = std::str::from_utf8(&digits[..n]).map_err(|_| bad("not ASCII"))?;
+    let len = u64::from_str_radix(text, 16).map_err(|_| bad("length out of range"))?;
+    let mut at = 2 + ZF_LEN_FIELD;
+    if data.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    Ok((len, at))
 }
 
 impl Compression {
@@ -43,6 +83,9 @@ impl Compression {
         if data.starts_with(&[0x04, 0x22, 0x4D, 0x18]) {
             return Some(Compression::Lz4);
         }
+        if data.starts_with(b"ZF") && zfile_header(data).is_ok() {
+            return Some(Compression::ZFile);
+        }
         None
     }
 
@@ -55,6 +98,8 @@ impl Compression {
             Compression::Xz => "xz",
             Compression::Lzma => "lzma",
             Compression::Lz4 => "lz4",
+            Compression::ZFile => "zf",
+            Compression::Deflate => "deflate",
         }
     }
 }
@@ -64,12 +109,37 @@ impl Compression {
 #[non_exhaustive]
 pub enum DecompressError {
     /// More output than the limit allows.
-    #[error("{codec}: decompressed data exceeds the limit of {limit} bytes")]
+    #[error("{codec}: decompressed data exceeds the limit of {limit} bytes (at decompressed offset {offset})")]
     LimitExceeded {
         /// Codec name.
         codec: &'static str,
         /// Limit in bytes.
         limit: u64,
+        /// Decompressed offset where the limit was reached.
+        offset: u64,
+    },
+    /// The stream expands more than the ratio bound allows.
+    #[error("{codec}: {offset} decompressed bytes from {consumed} compressed bytes exceed the ratio bound of {ratio}:1 (decompression bomb)")]
+    RatioExceeded {
+        /// Codec name.
+        codec: &'static str,
+        /// Ratio bound.
+        ratio: u64,
+        /// Decompressed offset where the bound was exceeded.
+        offset: u64,
+        /// Compressed bytes consumed by then.
+        consumed: u64,
+    },
+    /// More non-zero decompressed bytes would have to be held in memory
+    /// than the resident bound allows.
+    #[error("{codec}: holding the decompressed data needs more than {limit} bytes of memory (at decompressed offset {offset})")]
+    ResidentExceeded {
+        /// Codec name.
+        codec: &'static str,
+        /// Bound in bytes.
+        limit: u64,
+        /// Decompressed offset where the bound was reached.
+        offset: u64,
     },
     /// Corrupt or truncated stream.
     #[error("{codec}: invalid compressed stream: {reason}")]
@@ -132,7 +202,11 @@ fn read_bounded<R: Read>(
             reason: e.to_string(),
         })?;
     if out.len() as u64 > limit {
-        return Err(DecompressError::LimitExceeded { codec, limit });
+        return Err(DecompressError::LimitExceeded {
+            codec,
+            limit,
+            offset: limit,
+        });
     }
     Ok(out)
 }
@@ -202,7 +276,11 @@ pub(crate) fn decompress_inner(
                 lzma_rs::lzma_decompress_with_options(&mut input, &mut w, &opts)
             };
             if w.exceeded {
-                return Err(DecompressError::LimitExceeded { codec: name, limit });
+                return Err(DecompressError::LimitExceeded {
+                    codec: name,
+                    limit,
+                    offset: w.out.len() as u64,
+                });
             }
             if !strict && !w.out.is_empty() {
                 // Sniffing: whatever decoded is enough, errors or not.
@@ -213,7 +291,11 @@ pub(crate) fn decompress_inner(
                 // lzma-rs reports its window (bounded by `limit`) outgrowing
                 // the memory limit: that is the output limit being hit.
                 if reason.contains("memory limit") {
-                    DecompressError::LimitExceeded { codec: name, limit }
+                    DecompressError::LimitExceeded {
+                        codec: name,
+                        limit,
+                        offset: w.out.len() as u64,
+                    }
                 } else {
                     DecompressError::Invalid {
                         codec: name,
@@ -226,7 +308,24 @@ pub(crate) fn decompress_inner(
             }
             Ok(w.out)
         }
-        Compression::Lz4 => Err(DecompressError::Unsupported { codec: name }),
+        Compression::Lz4 | Compression::ZFile | Compression::Deflate => {
+            let limits = crate::stream::StreamLimits {
+                total: limit,
+                ratio: u64::MAX,
+                resident: u64::MAX,
+            };
+            crate::stream::with_decoder(codec, data, limits, |d| {
+                let mut out = Vec::new();
+                let mut chunk = vec![0u8; 64 << 10];
+                loop {
+                    let n = d.read(&mut chunk)?;
+                    if n == 0 {
+                        return Ok(out);
+                    }
+                    out.extend_from_slice(&chunk[..n]);
+                }
+            })
+        }
     }
 }
 

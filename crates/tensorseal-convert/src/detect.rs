@@ -136,7 +136,28 @@ fn decompress_prefix(codec: Compression, data: &[u8]) -> Option<Vec<u8>> {
                 Err(_) => Some(b"\x80\x04N.".to_vec()),
             };
         }
-        Compression::Lz4 => return None,
+        Compression::Lz4 | Compression::ZFile | Compression::Deflate => {
+            let limits = crate::stream::StreamLimits {
+                total: u64::MAX,
+                ratio: u64::MAX,
+                resident: u64::MAX,
+            };
+            let mut out = vec![0u8; SNIFF_WINDOW as usize];
+            let mut got = 0usize;
+            // Errors after some output still let us sniff.
+            let _ = crate::stream::with_decoder(codec, data, limits, |d| {
+                while got < out.len() {
+                    let n = d.read(&mut out[got..])?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                Ok(())
+            });
+            out.truncate(got);
+            return if out.is_empty() { None } else { Some(out) };
+        }
     };
     // Partial reads are fine: errors after some output still let us sniff.
     let _ = r.take(SNIFF_WINDOW).read_to_end(&mut out);

@@ -35,7 +35,8 @@ use tensorseal_pickle::{
     Severity,
 };
 
-use crate::compress::{decompress, Compression, DecompressError};
+use crate::compress::{Compression, DecompressError};
+use crate::stream::StreamLimits;
 use crate::detect::{detect, Format};
 use crate::joblib::JoblibHooks;
 use crate::zip::{ZipArchive, ZipEntry, ZipError};
@@ -206,6 +207,15 @@ pub struct InspectOptions {
     pub max_member_bytes: u64,
     /// Bytes that may be inflated or decompressed in total for one file.
     pub max_total_bytes: u64,
+    /// Decompressed bytes that may be held in memory at once for one
+    /// stream or member. Array payloads are streamed through (counted,
+    /// CRC-checked, discarded) and zero pages cost nothing, so only pickle
+    /// bytes and other content that must be parsed count.
+    pub max_resident_bytes: u64,
+    /// Largest ratio of decompressed to compressed bytes of one stream or
+    /// member, checked past 64 MiB of output (deflate cannot exceed about
+    /// 1032:1; bzip2, xz and LZ4 bombs can).
+    pub max_ratio: u64,
     /// Check PyTorch storage geometry through the converter (offsets,
     /// sizes, strides, dtype per storage, record sizes) when the pickles
     /// are safe. Views are materialised, bounded by `max_member_bytes`.
@@ -221,6 +231,8 @@ impl Default for InspectOptions {
             max_members: 100_000,
             max_member_bytes: 4 << 30,
             max_total_bytes: 16 << 30,
+            max_resident_bytes: 128 << 20,
+            max_ratio: 2048,
             check_geometry: true,
         }
     }
@@ -275,6 +287,7 @@ pub fn fuzz_inspect(data: &[u8]) {
         max_members: 1_000,
         max_member_bytes: 1 << 24,
         max_total_bytes: 1 << 26,
+        max_resident_bytes: 1 << 24,
         ..InspectOptions::default()
     };
     let _ = inspect_bytes(data, &opts);
@@ -482,6 +495,15 @@ impl<'o> Ctx<'o> {
         }
     }
 
+    /// Bounds of the next decompressed stream or member.
+    fn stream_limits(&self) -> StreamLimits {
+        StreamLimits {
+            total: self.opts.max_member_bytes.min(self.budget),
+            ratio: self.opts.max_ratio,
+            resident: self.opts.max_resident_bytes,
+        }
+    }
+
     fn pickle_options(&self, profile: Profile) -> Options {
         Options {
             profile,
@@ -681,55 +703,63 @@ fn decompress_bounded(
     codec: Compression,
     scope: &Scope,
 ) -> Option<Vec<u8>> {
-    let limit = ctx.opts.max_member_bytes.min(ctx.budget);
-    match decompress(codec, data, limit) {
+    match crate::stream::decompress_sparse(codec, data, ctx.stream_limits()) {
         Ok(v) => {
             ctx.budget -= v.len() as u64;
             Some(v)
         }
         Err(e) => {
-            let (kind, verdict, offset) = match &e {
-                DecompressError::LimitExceeded { .. } => {
-                    ("limit_exceeded", Verdict::Unsupported, 0)
-                }
-                DecompressError::Unsupported { .. } => {
-                    ("unsupported_compression", Verdict::Unsupported, 0)
-                }
-                DecompressError::Trailing { offset, .. } => {
-                    ("trailing_data", Verdict::Malformed, *offset)
-                }
-                _ => ("decompression", Verdict::Malformed, 0),
-            };
-            ctx.fail(scope, offset, kind, verdict, e.to_string());
+            decompress_failed(ctx, scope, &e);
             None
         }
     }
 }
 
-fn joblib(ctx: &mut Ctx<'_>, data: &[u8], compression: Option<Compression>, scope: &Scope) {
-    let owned;
-    let stream: &[u8] = match compression {
-        None => data,
-        Some(codec) => {
-            let Some(v) = decompress_bounded(ctx, data, codec, scope) else {
-                return;
-            };
-            ctx.note(
-                scope,
-                0,
-                format!(
-                    "{} stream of {} bytes: offsets of its globals and findings refer to the decompressed stream",
-                    codec.name(),
-                    v.len()
-                ),
-            );
-            owned = v;
-            &owned
+fn decompress_failed(ctx: &mut Ctx<'_>, scope: &Scope, e: &DecompressError) {
+    let (kind, verdict, offset) = match e {
+        DecompressError::LimitExceeded { .. } | DecompressError::ResidentExceeded { .. } => {
+            ("limit_exceeded", Verdict::Unsupported, 0)
         }
+        DecompressError::RatioExceeded { .. } => ("decompression_bomb", Verdict::Unsupported, 0),
+        DecompressError::Unsupported { .. } => {
+            ("unsupported_compression", Verdict::Unsupported, 0)
+        }
+        DecompressError::Trailing { offset, .. } => ("trailing_data", Verdict::Malformed, *offset),
+        _ => ("decompression", Verdict::Malformed, 0),
     };
+    ctx.fail(scope, offset, kind, verdict, e.to_string());
+}
+
+fn joblib(ctx: &mut Ctx<'_>, data: &[u8], compression: Option<Compression>, scope: &Scope) {
     let profile = ctx.profile(Profile::Sklearn);
-    let mut hooks = JoblibHooks::new(ctx.opts.max_member_bytes, ctx.pickle_options(profile));
-    pickle(ctx, stream, 0, scope, profile, &mut hooks);
+    let Some(codec) = compression else {
+        let mut hooks = JoblibHooks::new(ctx.opts.max_member_bytes, ctx.pickle_options(profile));
+        pickle(ctx, data, 0, scope, profile, &mut hooks);
+        return;
+    };
+    // Streamed: array payloads are decoded and discarded, never held.
+    let (report, len, err) = crate::stream::joblib_stream(
+        codec,
+        data,
+        ctx.stream_limits(),
+        &ctx.pickle_options(profile),
+        ctx.opts.max_member_bytes,
+    );
+    ctx.budget = ctx.budget.saturating_sub(len);
+    if let Some(report) = &report {
+        ctx.add_pickle(report, 0, scope);
+    }
+    match &err {
+        Some(e) => decompress_failed(ctx, scope, e),
+        None => ctx.note(
+            scope,
+            0,
+            format!(
+                "{} stream of {len} bytes (array payloads streamed through, not held): offsets of its globals and findings refer to the decompressed stream",
+                codec.name(),
+            ),
+        ),
+    }
 }
 
 fn compressed(ctx: &mut Ctx<'_>, data: &[u8], codec: Compression, scope: &Scope) {
@@ -990,7 +1020,16 @@ fn read_member<'a>(
     {
         return None;
     }
-    match z.read_entry(e) {
+    let read = match e.method {
+        crate::zip::ZipMethod::Stored => z.read_entry(e),
+        // Inflated into a sparse buffer: a plain `.npy` payload is only
+        // counted and CRC-checked, never held.
+        crate::zip::ZipMethod::Deflate => z.raw_entry(e).and_then(|raw| {
+            crate::stream::inflate_member(raw, e, ctx.stream_limits(), hold_rest)
+                .map(Cow::Owned)
+        }),
+    };
+    match read {
         Ok(b) => Some(b),
         Err(err) => {
             let (kind, verdict) = classify_zip_error(&err);
@@ -998,6 +1037,12 @@ fn read_member<'a>(
             None
         }
     }
+}
+
+/// Whether the rest of a member whose first bytes are `prefix` must be held:
+/// not for a `.npy` of plain numbers (its payload is never parsed).
+fn hold_rest(prefix: &[u8]) -> bool {
+    !(prefix.starts_with(b"\x93NUMPY") && crate::npy::parse_npy_header(prefix).is_ok())
 }
 
 fn archive(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
@@ -1146,7 +1191,11 @@ fn harvest(ctx: &mut Ctx<'_>, child: Ctx<'_>, scope: &Scope, offset: u64, why: &
 fn salvage_members(ctx: &mut Ctx<'_>, data: &[u8]) -> Vec<(String, u64, Vec<u8>)> {
     let mut out = Vec::new();
     let mut pos = 0usize;
-    let cap = ctx.opts.max_member_bytes.min(ctx.budget).min(1 << 30);
+    let cap = ctx
+        .opts
+        .max_member_bytes
+        .min(ctx.budget)
+        .min(ctx.opts.max_resident_bytes);
     while out.len() < ctx.opts.max_members.min(1_000) {
         let Some(h) = data.get(pos..pos + 30) else {
             break;

@@ -64,6 +64,7 @@ pub mod loadable;
 pub mod model;
 pub mod npy;
 pub mod sklearn;
+pub mod stream;
 pub mod torch;
 pub mod zip;
 

@@ -876,6 +876,17 @@ impl<'a> ZipArchive<'a> {
         self.entries.iter().find(|e| e.name == name)
     }
 
+    /// The raw (maybe compressed) bytes of an entry of this archive.
+    pub fn raw_entry(&self, e: &ZipEntry) -> Result<&'a [u8], ZipError> {
+        slice(
+            self.data,
+            e.data_offset,
+            e.compressed_size,
+            "member data",
+            e.data_offset,
+        )
+    }
+
     /// The bytes of a member: a zero-copy slice for stored members, a bounded,
     /// CRC-checked inflate for deflated ones.
     pub fn read(&self, name: &str) -> Result<Cow<'a, [u8]>, ZipError> {
