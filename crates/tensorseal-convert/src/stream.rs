@@ -490,6 +490,9 @@ enum Need {
     More,
     /// An inline array ends at this offset, past the decoded prefix.
     Skip(usize),
+    /// The hook refused a wrapper before the stream's length is known: its
+    /// reason may be the provisional length, so decode to the end first.
+    Settle,
 }
 
 /// [`JoblibHooks`] run against the whole (sparse) stream, asking the driver
@@ -521,7 +524,13 @@ impl Hooks for StreamHooks<'_> {
             self.need = Some(Need::More);
             return Err("stream window".into());
         }
-        let n = self.inner.after_build(graph, obj, self.full, pos)?;
+        let n = match self.inner.after_build(graph, obj, self.full, pos) {
+            Ok(n) => n,
+            Err(_) => {
+                self.need = Some(Need::Settle);
+                return Err("stream window".into());
+            }
+        };
         let end = pos.saturating_add(n);
         if end > input.len() {
             self.need = Some(Need::Skip(end));
@@ -576,6 +585,7 @@ pub fn joblib_stream(
                     window = WINDOW;
                 }
                 Some(Need::More) => window = window.saturating_mul(2),
+                Some(Need::Settle) => buf.fill_all(dec, true, None)?,
                 None => {
                     let truncated = matches!(
                         report.error,

@@ -2,6 +2,8 @@
 //! hand-assembled PyTorch `data.pkl`.
 #![allow(dead_code)]
 
+pub mod joblib_gen;
+
 /// One member to write.
 pub struct Member<'a> {
     pub name: &'a str,
