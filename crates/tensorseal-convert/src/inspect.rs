@@ -825,6 +825,7 @@ fn torch_zip(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope, script: bool) {
     }
     let profile = local.profile(Profile::Torch);
     let mut code_files = 0usize;
+    let mut deflated_records = 0usize;
     for (i, e) in z.entries().iter().enumerate() {
         if i >= local.opts.max_members {
             local.fail(
@@ -844,9 +845,26 @@ fn torch_zip(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope, script: bool) {
             .strip_prefix(root.as_str())
             .and_then(|r| r.strip_prefix('/'))
             .unwrap_or(&e.name);
+        if e.name.ends_with('/') && e.uncompressed_size == 0 {
+            continue; // a directory entry: torch's miniz reader ignores it
+        }
         if let Some(key) = rest.strip_prefix("data/") {
             if !key.is_empty() && !key.contains('/') {
-                // Raw storage bytes: never interpreted by torch.
+                // Raw storage bytes: never interpreted by torch, which
+                // inflates deflated ones: their CRC-32 is checked streaming.
+                if e.method == crate::zip::ZipMethod::Deflate {
+                    deflated_records += 1;
+                    let mscope = scope.child(&e.name, Some(profile));
+                    if local.take_budget(&mscope, e.uncompressed_size, "member") {
+                        let checked = z.raw_entry(e).and_then(|raw| {
+                            crate::stream::inflate_member(raw, e, local.stream_limits(), |_| false)
+                        });
+                        if let Err(err) = checked {
+                            let (kind, verdict) = classify_zip_error(&err);
+                            local.fail(&mscope, zip_offset(&err), kind, verdict, err.to_string());
+                        }
+                    }
+                }
                 continue;
             }
         }
@@ -886,6 +904,15 @@ fn torch_zip(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope, script: bool) {
     let pickles_safe = local.verdict == Verdict::Safe;
     ctx.merge(local);
     if script || !ctx.opts.check_geometry {
+        return;
+    }
+    if deflated_records > 0 {
+        // torch.load inflates them; the zero-copy converter does not.
+        ctx.note(
+            scope,
+            0,
+            format!("storage geometry not checked: {deflated_records} storage record(s) are deflated (CRC-32 and sizes checked)"),
+        );
         return;
     }
     if !pickles_safe {

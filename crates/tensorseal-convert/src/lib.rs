@@ -67,6 +67,7 @@ pub mod sklearn;
 pub mod stream;
 pub mod torch;
 pub mod zip;
+mod zip_fields;
 
 pub use compress::Compression;
 pub use container::{convert_file, ConvertFileError};

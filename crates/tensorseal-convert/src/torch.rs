@@ -674,6 +674,8 @@ pub fn import_zip<'a>(
             | ".data/serialization_id"
             | ".format_version"
             | ".storage_alignment" => {}
+            // Directory entries hold nothing; torch's reader ignores them.
+            _ if e.name.ends_with('/') && e.uncompressed_size == 0 => {}
             "constants.pkl" => {
                 return Err(ConvertError::TorchScript {
                     member: e.name.clone(),

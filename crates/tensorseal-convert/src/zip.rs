@@ -2,8 +2,10 @@
 //!
 //! Stricter than both CPython's `zipfile` and PyTorch's miniz-based reader:
 //!
-//! * the end-of-central-directory record (EOCD) must end exactly at the end
-//!   of the input, with an empty archive comment (no trailing bytes);
+//! * the end-of-central-directory record (EOCD) and its archive comment
+//!   must end exactly at the end of the input (no trailing bytes), and the
+//!   comment must not hold an end-record signature (lenient readers take
+//!   the last one they find);
 //! * ZIP64 records, when present, must sit exactly between the central
 //!   directory and the EOCD, and agree with the EOCD;
 //! * the first local header is at offset 0, and local entries (header, data,
@@ -13,8 +15,8 @@
 //!   method, time, date, CRC-32 and sizes after ZIP64 resolution; with a data
 //!   descriptor the descriptor must equal the central directory);
 //! * no encryption, no compression other than stored and deflate, no
-//!   duplicate, absolute, backslashed or `..` names, no entry comments, single
-//!   disk only;
+//!   duplicate, absolute, backslashed or `..` names, single disk only
+//!   (entry comments are skipped, as PyTorch's miniz and CPython do);
 //! * the CRC-32 of every stored member is checked while opening the archive,
 //!   the CRC-32 of a deflated member when it is inflated (bounded).
 //!
@@ -23,6 +25,8 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Read;
+
+use crate::zip_fields::{find_eocd, parse_extra, rd_u16, rd_u32, rd_u64, resolve_zip64, slice, validate_name, Sizes};
 
 /// Errors of the strict zip reader; each names the structure and the byte
 /// offset in the archive where the problem was found.
@@ -252,7 +256,6 @@ pub struct ZipArchive<'a> {
 
 const SIG_LOCAL: u32 = 0x0403_4b50;
 const SIG_CENTRAL: u32 = 0x0201_4b50;
-const SIG_EOCD: u32 = 0x0605_4b50;
 const SIG_EOCD64: u32 = 0x0606_4b50;
 const SIG_LOCATOR64: u32 = 0x0706_4b50;
 const SIG_DESCRIPTOR: u32 = 0x0807_4b50;
@@ -266,159 +269,6 @@ const FLAG_MASKED: u16 = 0x2000;
 
 /// Default limit on one member's uncompressed size (4 GiB).
 pub const DEFAULT_MAX_MEMBER_SIZE: u64 = 4 << 30;
-
-fn rd_u16(d: &[u8], at: u64, structure: &'static str, start: u64) -> Result<u16, ZipError> {
-    let b = slice(d, at, 2, structure, start)?;
-    Ok(u16::from_le_bytes([b[0], b[1]]))
-}
-fn rd_u32(d: &[u8], at: u64, structure: &'static str, start: u64) -> Result<u32, ZipError> {
-    let b = slice(d, at, 4, structure, start)?;
-    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-fn rd_u64(d: &[u8], at: u64, structure: &'static str, start: u64) -> Result<u64, ZipError> {
-    let b = slice(d, at, 8, structure, start)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Ok(u64::from_le_bytes(a))
-}
-fn slice<'d>(
-    d: &'d [u8],
-    at: u64,
-    len: u64,
-    structure: &'static str,
-    start: u64,
-) -> Result<&'d [u8], ZipError> {
-    let t = ZipError::Truncated {
-        structure,
-        offset: start,
-    };
-    let s = usize::try_from(at).map_err(|_| t.clone())?;
-    let l = usize::try_from(len).map_err(|_| t.clone())?;
-    let e = s.checked_add(l).ok_or_else(|| t.clone())?;
-    d.get(s..e).ok_or(t)
-}
-
-/// Resolved (crc, compressed, uncompressed) triple plus whether ZIP64 was used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sizes {
-    crc: u32,
-    csize: u64,
-    usize_: u64,
-}
-
-/// Parse extra fields, returning the ZIP64 extended-information payload if any.
-fn parse_extra<'d>(
-    extra: &'d [u8],
-    structure: &'static str,
-    offset: u64,
-) -> Result<Option<&'d [u8]>, ZipError> {
-    let bad = || ZipError::BadExtra { structure, offset };
-    let mut pos = 0usize;
-    let mut zip64 = None;
-    let mut seen = HashSet::new();
-    while pos < extra.len() {
-        let hdr = extra
-            .get(pos..pos.checked_add(4).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
-        let id = u16::from_le_bytes([hdr[0], hdr[1]]);
-        let len = usize::from(u16::from_le_bytes([hdr[2], hdr[3]]));
-        let start = pos + 4;
-        let end = start.checked_add(len).ok_or_else(bad)?;
-        let body = extra.get(start..end).ok_or_else(bad)?;
-        if !seen.insert(id) {
-            // The same extra-field id twice is a differential waiting to happen.
-            return Err(bad());
-        }
-        if id == 0x0001 {
-            zip64 = Some(body);
-        }
-        pos = end;
-    }
-    Ok(zip64)
-}
-
-/// Apply ZIP64 extended information to 32-bit fields (in the order the
-/// specification gives: uncompressed, compressed, header offset).
-fn resolve_zip64(
-    usize32: u32,
-    csize32: u32,
-    offset32: Option<u32>,
-    zip64: Option<&[u8]>,
-    structure: &'static str,
-    at: u64,
-) -> Result<(u64, u64, Option<u64>), ZipError> {
-    let bad = || ZipError::BadExtra {
-        structure,
-        offset: at,
-    };
-    let mut pos = 0usize;
-    let mut take = |present: bool| -> Result<Option<u64>, ZipError> {
-        if !present {
-            return Ok(None);
-        }
-        let z = zip64.ok_or_else(bad)?;
-        let b = z.get(pos..pos + 8).ok_or_else(bad)?;
-        pos += 8;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(Some(u64::from_le_bytes(a)))
-    };
-    let u = take(usize32 == u32::MAX)?.unwrap_or(u64::from(usize32));
-    let c = take(csize32 == u32::MAX)?.unwrap_or(u64::from(csize32));
-    let o = match offset32 {
-        Some(o32) => Some(take(o32 == u32::MAX)?.unwrap_or(u64::from(o32))),
-        None => None,
-    };
-    // Every byte of the ZIP64 field must have been used (a disk-number field
-    // would only appear for multi-disk archives, which are refused).
-    if let Some(z) = zip64 {
-        if pos != z.len() {
-            // Older CPython (as used by numpy.savez) writes a local ZIP64
-            // field holding both sizes while also filling the 32-bit
-            // fields. Accept that only when both copies agree exactly.
-            let lenient = offset32.is_none() && pos == 0 && z.len() == 16;
-            if !lenient {
-                return Err(bad());
-            }
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&z[..8]);
-            let zu = u64::from_le_bytes(a);
-            a.copy_from_slice(&z[8..]);
-            let zc = u64::from_le_bytes(a);
-            if zu != u64::from(usize32) || zc != u64::from(csize32) {
-                return Err(bad());
-            }
-        }
-    }
-    Ok((u, c, o))
-}
-
-fn validate_name(raw: &[u8], flags: u16, offset: u64) -> Result<String, ZipError> {
-    let bad = |reason| ZipError::BadName { reason, offset };
-    if raw.is_empty() {
-        return Err(bad("empty name"));
-    }
-    if flags & FLAG_UTF8 == 0 && !raw.is_ascii() {
-        return Err(bad("non-ASCII name without the UTF-8 flag"));
-    }
-    let s = std::str::from_utf8(raw).map_err(|_| bad("name is not valid UTF-8"))?;
-    if s.contains('\0') {
-        return Err(bad("NUL in name"));
-    }
-    if s.contains('\\') {
-        return Err(bad("backslash in name"));
-    }
-    if s.starts_with('/') {
-        return Err(bad("absolute name"));
-    }
-    if s.split('/').any(|c| c == "..") {
-        return Err(bad("'..' component in name"));
-    }
-    if s.chars().any(|c| c.is_control()) {
-        return Err(bad("control character in name"));
-    }
-    Ok(s.to_owned())
-}
 
 /// Parsed view of one central-directory record before validation against
 /// the local header.
@@ -474,29 +324,14 @@ impl<'a> ZipArchive<'a> {
         verify_crc: bool,
         release: &dyn Fn(&[u8]),
     ) -> Result<Self, ZipError> {
-        let len = data.len() as u64;
-        let eocd_at = len.checked_sub(22).ok_or(ZipError::Truncated {
-            structure: "end-of-central-directory record",
-            offset: 0,
-        })?;
+        let eocd_at = find_eocd(data)?;
         const EOCD: &str = "end-of-central-directory record";
-        if rd_u32(data, eocd_at, EOCD, eocd_at)? != SIG_EOCD {
-            return Err(ZipError::NoEocdAtEnd { offset: eocd_at });
-        }
         let disk = rd_u16(data, eocd_at + 4, EOCD, eocd_at)?;
         let cd_disk = rd_u16(data, eocd_at + 6, EOCD, eocd_at)?;
         let n_disk = rd_u16(data, eocd_at + 8, EOCD, eocd_at)?;
         let n_total = rd_u16(data, eocd_at + 10, EOCD, eocd_at)?;
         let cd_size32 = rd_u32(data, eocd_at + 12, EOCD, eocd_at)?;
         let cd_off32 = rd_u32(data, eocd_at + 16, EOCD, eocd_at)?;
-        let comment_len = rd_u16(data, eocd_at + 20, EOCD, eocd_at)?;
-        if comment_len != 0 {
-            return Err(ZipError::Inconsistent {
-                structure: EOCD,
-                field: "comment length (comments are refused)",
-                offset: eocd_at,
-            });
-        }
         if disk != 0 || cd_disk != 0 {
             return Err(ZipError::MultiDisk {
                 structure: EOCD,
@@ -624,18 +459,12 @@ impl<'a> ZipArchive<'a> {
             let usize32 = rd_u32(data, at + 24, CD, at)?;
             let name_len = u64::from(rd_u16(data, at + 28, CD, at)?);
             let extra_len = u64::from(rd_u16(data, at + 30, CD, at)?);
-            let comment_len = rd_u16(data, at + 32, CD, at)?;
+            // Entry comments are skipped, as every reader does.
+            let comment_len = u64::from(rd_u16(data, at + 32, CD, at)?);
             let disk_start = rd_u16(data, at + 34, CD, at)?;
             let off32 = rd_u32(data, at + 42, CD, at)?;
             let name_raw = slice(data, at + 46, name_len, CD, at)?.to_vec();
             let extra = slice(data, at + 46 + name_len, extra_len, CD, at)?;
-            if comment_len != 0 {
-                return Err(ZipError::Inconsistent {
-                    structure: CD,
-                    field: "entry comment (comments are refused)",
-                    offset: at,
-                });
-            }
             if disk_start != 0 && disk_start != u16::MAX {
                 return Err(ZipError::MultiDisk {
                     structure: CD,
@@ -658,7 +487,7 @@ impl<'a> ZipArchive<'a> {
                 },
                 header_offset: o.unwrap_or(u64::from(off32)),
             });
-            pos = at + 46 + name_len + extra_len;
+            pos = at + 46 + name_len + extra_len + comment_len;
         }
         if pos != end_records_start {
             return Err(ZipError::CentralDirectoryBounds {
