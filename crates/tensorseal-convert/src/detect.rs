@@ -26,6 +26,8 @@ pub enum Format {
     Zip,
     /// 7z archive: unsupported.
     SevenZip,
+    /// tar archive (POSIX or GNU; legacy `torch.load` reads them).
+    Tar,
     /// joblib pickle stream (NumpyArrayWrapper framing), maybe compressed.
     Joblib {
         /// Whole-stream compression, if any.
@@ -55,6 +57,7 @@ impl Format {
             Format::Npz => "npz",
             Format::Zip => "zip",
             Format::SevenZip => "7z",
+            Format::Tar => "tar",
             Format::Joblib { .. } => "joblib",
             Format::Pickle => "pickle",
             Format::Compressed(_) => "compressed",
@@ -94,6 +97,9 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if data.starts_with(&[0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]) {
         return Format::SevenZip;
+    }
+    if crate::inspect::is_tar(data) {
+        return Format::Tar;
     }
     if let Some(codec) = Compression::sniff(data) {
         // Compressor magics first, as joblib itself checks them first; none

@@ -42,6 +42,10 @@ use crate::joblib::JoblibHooks;
 use crate::zip::{ZipArchive, ZipEntry, ZipError};
 use crate::{ConvertOptions, Release};
 
+#[path = "inspect_tar.rs"]
+mod tar_members;
+pub(crate) use tar_members::is_tar;
+
 /// The outcome of inspecting one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
@@ -602,13 +606,14 @@ fn inspect_data(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) -> Format {
         Format::TorchScript => torch_zip(ctx, data, scope, true),
         Format::Npy => npy(ctx, data, scope),
         Format::Npz | Format::Zip => archive(ctx, data, scope),
+        Format::Tar => tar_members::tar(ctx, data, scope),
         Format::SevenZip => {
             ctx.fail(
                 scope,
                 0,
                 "unsupported_archive",
                 Verdict::Unsupported,
-                "7z archive: its members cannot be looked into",
+                "7z archive: contents not inspected (no 7z reader here), so never safe",
             );
             embedded_scan(ctx, data, scope);
         }

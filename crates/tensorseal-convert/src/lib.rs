@@ -211,6 +211,12 @@ pub fn import_with<'a>(
                 reason: "7z archives are not read",
             })
         }
+        Format::Tar => {
+            return Err(ConvertError::Unsupported {
+                format,
+                reason: "tar archives (legacy PyTorch tar checkpoints) are inspected, not converted",
+            })
+        }
         Format::Pickle => sklearn::import_pickle(data, opts, visit)?,
         Format::Compressed(_) => {
             return Err(ConvertError::Unsupported {
