@@ -36,9 +36,9 @@ use tensorseal_pickle::{
 };
 
 use crate::compress::{Compression, DecompressError};
-use crate::stream::StreamLimits;
 use crate::detect::{detect, Format};
 use crate::joblib::JoblibHooks;
+use crate::stream::StreamLimits;
 use crate::zip::{ZipArchive, ZipEntry, ZipError};
 use crate::{ConvertOptions, Release};
 
@@ -726,9 +726,7 @@ fn decompress_failed(ctx: &mut Ctx<'_>, scope: &Scope, e: &DecompressError) {
             ("limit_exceeded", Verdict::Unsupported, 0)
         }
         DecompressError::RatioExceeded { .. } => ("decompression_bomb", Verdict::Unsupported, 0),
-        DecompressError::Unsupported { .. } => {
-            ("unsupported_compression", Verdict::Unsupported, 0)
-        }
+        DecompressError::Unsupported { .. } => ("unsupported_compression", Verdict::Unsupported, 0),
         DecompressError::Trailing { offset, .. } => ("trailing_data", Verdict::Malformed, *offset),
         _ => ("decompression", Verdict::Malformed, 0),
     };
@@ -1057,8 +1055,7 @@ fn read_member<'a>(
         // Inflated into a sparse buffer: a plain `.npy` payload is only
         // counted and CRC-checked, never held.
         crate::zip::ZipMethod::Deflate => z.raw_entry(e).and_then(|raw| {
-            crate::stream::inflate_member(raw, e, ctx.stream_limits(), hold_rest)
-                .map(Cow::Owned)
+            crate::stream::inflate_member(raw, e, ctx.stream_limits(), hold_rest).map(Cow::Owned)
         }),
     };
     match read {

@@ -31,7 +31,13 @@ pub(crate) fn is_tar(data: &[u8]) -> bool {
     let sum: u32 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
         .sum();
     sum == want
 }
@@ -41,7 +47,13 @@ pub(super) fn tar(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
     let entries = match archive.entries() {
         Ok(e) => e,
         Err(err) => {
-            ctx.fail(scope, 0, "tar_malformed", Verdict::Malformed, format!("tar: {err}"));
+            ctx.fail(
+                scope,
+                0,
+                "tar_malformed",
+                Verdict::Malformed,
+                format!("tar: {err}"),
+            );
             return;
         }
     };
@@ -73,7 +85,10 @@ pub(super) fn tar(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
                 at,
                 "limit_exceeded",
                 Verdict::Unsupported,
-                format!("more than {} members: the rest is not inspected", ctx.opts.max_members),
+                format!(
+                    "more than {} members: the rest is not inspected",
+                    ctx.opts.max_members
+                ),
             );
             return;
         }
@@ -85,7 +100,11 @@ pub(super) fn tar(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
         if kind.is_symlink() || kind.is_hard_link() {
             // tarfile's extractfile follows links to members that are
             // inspected in their own right.
-            ctx.note(&mscope, at, "link member: its target is inspected as a member");
+            ctx.note(
+                &mscope,
+                at,
+                "link member: its target is inspected as a member",
+            );
             continue;
         }
         if !kind.is_file() && !kind.is_contiguous() {
@@ -94,7 +113,10 @@ pub(super) fn tar(ctx: &mut Ctx<'_>, data: &[u8], scope: &Scope) {
                 at,
                 "unsupported_member",
                 Verdict::Unsupported,
-                format!("tar member of type {:?}: not looked into", kind.as_byte() as char),
+                format!(
+                    "tar member of type {:?}: not looked into",
+                    kind.as_byte() as char
+                ),
             );
             continue;
         }

@@ -214,7 +214,8 @@ pub fn import_with<'a>(
         Format::Tar => {
             return Err(ConvertError::Unsupported {
                 format,
-                reason: "tar archives (legacy PyTorch tar checkpoints) are inspected, not converted",
+                reason:
+                    "tar archives (legacy PyTorch tar checkpoints) are inspected, not converted",
             })
         }
         Format::Pickle => sklearn::import_pickle(data, opts, visit)?,

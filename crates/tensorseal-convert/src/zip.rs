@@ -26,7 +26,9 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Read;
 
-use crate::zip_fields::{find_eocd, parse_extra, rd_u16, rd_u32, rd_u64, resolve_zip64, slice, validate_name, Sizes};
+use crate::zip_fields::{
+    find_eocd, parse_extra, rd_u16, rd_u32, rd_u64, resolve_zip64, slice, validate_name, Sizes,
+};
 
 /// Errors of the strict zip reader; each names the structure and the byte
 /// offset in the archive where the problem was found.

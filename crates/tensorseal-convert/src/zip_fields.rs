@@ -8,15 +8,30 @@ use crate::zip::ZipError;
 const SIG_EOCD: u32 = 0x0605_4b50;
 const FLAG_UTF8: u16 = 0x0800;
 
-pub(crate) fn rd_u16(d: &[u8], at: u64, structure: &'static str, start: u64) -> Result<u16, ZipError> {
+pub(crate) fn rd_u16(
+    d: &[u8],
+    at: u64,
+    structure: &'static str,
+    start: u64,
+) -> Result<u16, ZipError> {
     let b = slice(d, at, 2, structure, start)?;
     Ok(u16::from_le_bytes([b[0], b[1]]))
 }
-pub(crate) fn rd_u32(d: &[u8], at: u64, structure: &'static str, start: u64) -> Result<u32, ZipError> {
+pub(crate) fn rd_u32(
+    d: &[u8],
+    at: u64,
+    structure: &'static str,
+    start: u64,
+) -> Result<u32, ZipError> {
     let b = slice(d, at, 4, structure, start)?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
-pub(crate) fn rd_u64(d: &[u8], at: u64, structure: &'static str, start: u64) -> Result<u64, ZipError> {
+pub(crate) fn rd_u64(
+    d: &[u8],
+    at: u64,
+    structure: &'static str,
+    start: u64,
+) -> Result<u64, ZipError> {
     let b = slice(d, at, 8, structure, start)?;
     let mut a = [0u8; 8];
     a.copy_from_slice(b);
@@ -161,7 +176,6 @@ pub(crate) fn validate_name(raw: &[u8], flags: u16, offset: u64) -> Result<Strin
     Ok(s.to_owned())
 }
 
-
 /// Where the end-of-central-directory record is: the one record whose
 /// comment ends exactly at the end of the input. An archive comment is
 /// accepted (PyTorch's miniz and CPython's zipfile both read such archives),
@@ -177,7 +191,8 @@ pub(crate) fn find_eocd(data: &[u8]) -> Result<u64, ZipError> {
     let mut found = None;
     for c in 0..=last.min(u64::from(u16::MAX)) {
         let at = last - c;
-        if rd_u32(data, at, EOCD, at)? == SIG_EOCD && u64::from(rd_u16(data, at + 20, EOCD, at)?) == c
+        if rd_u32(data, at, EOCD, at)? == SIG_EOCD
+            && u64::from(rd_u16(data, at + 20, EOCD, at)?) == c
         {
             found = Some(at);
             break;

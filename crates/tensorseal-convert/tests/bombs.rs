@@ -201,12 +201,12 @@ fn total_bound_names_the_offset() {
     };
     let r = inspect_bytes(&data, &opts);
     assert_eq!(r.verdict, Verdict::Unsupported, "{:?}", r.findings);
-    let f = r.findings.iter().find(|f| f.kind == "limit_exceeded").unwrap();
-    assert!(
-        f.message.contains("decompressed offset"),
-        "{}",
-        f.message
-    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.kind == "limit_exceeded")
+        .unwrap();
+    assert!(f.message.contains("decompressed offset"), "{}", f.message);
 }
 
 #[test]

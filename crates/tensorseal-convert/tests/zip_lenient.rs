@@ -66,7 +66,10 @@ fn with_entry_comment(z: &[u8], comment: &[u8]) -> Vec<u8> {
 
 fn safe_torch() -> Vec<u8> {
     let pkl = torch_pkl("FloatStorage", 4, 0, &[2, 2], &[2, 1]);
-    zip(&torch_members(&pkl, Member::stored("archive/data/0", &[0u8; 16])))
+    zip(&torch_members(
+        &pkl,
+        Member::stored("archive/data/0", &[0u8; 16]),
+    ))
 }
 
 fn assert_safe(b: &[u8], what: &str) {
@@ -94,10 +97,7 @@ fn entry_comment_is_accepted() {
     let z = with_entry_comment(&safe_torch(), b"the pickle");
     assert_eq!(verdict(&z).format, Format::TorchZip);
     assert_safe(&z, "entry comment");
-    let npz = with_entry_comment(
-        &zip(&[Member::stored("a.npy", &npy_u1(&[1, 2, 3]))]),
-        b"c",
-    );
+    let npz = with_entry_comment(&zip(&[Member::stored("a.npy", &npy_u1(&[1, 2, 3]))]), b"c");
     assert_safe(&npz, "npz entry comment");
 }
 

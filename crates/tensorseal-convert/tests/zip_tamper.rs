@@ -45,13 +45,30 @@ fn appended_bytes_are_refused() {
 }
 
 #[test]
-fn archive_comment_is_refused() {
+fn archive_comment_is_read_as_miniz_and_zipfile_do() {
+    // torch's miniz and CPython's zipfile accept an archive comment.
     let mut z = two();
     let n = z.len();
     z[n - 2] = 3;
     z.extend_from_slice(b"abc");
-    // The EOCD is no longer at len - 22.
-    assert!(ZipArchive::parse(&z).is_err());
+    assert_eq!(ZipArchive::parse(&z).unwrap().entries().len(), 2);
+    // A comment length that does not reach the end: trailing bytes.
+    let mut t = z.clone();
+    t.push(b'!');
+    assert!(matches!(
+        ZipArchive::parse(&t),
+        Err(ZipError::NoEocdAtEnd { .. })
+    ));
+    // A comment holding an end-record signature: lenient readers would take
+    // that one (the last they find), so it is refused.
+    let mut h = two();
+    let n = h.len();
+    h[n - 2] = 6;
+    h.extend_from_slice(b"PK\x05\x06ab");
+    assert!(matches!(
+        ZipArchive::parse(&h),
+        Err(ZipError::Inconsistent { .. })
+    ));
 }
 
 #[test]

@@ -425,11 +425,7 @@ impl Verifier {
         };
         let recognised = !matches!(
             format,
-            Format::Unknown
-                | Format::Zip
-                | Format::Tar
-                | Format::Compressed(_)
-                | Format::SevenZip
+            Format::Unknown | Format::Zip | Format::Tar | Format::Compressed(_) | Format::SevenZip
         );
         if !recognised && r.trusted_signers.is_empty() && r.refusal.is_none() {
             // Unsigned files may be allowed, but only content that can be
