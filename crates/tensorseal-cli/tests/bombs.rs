@@ -36,7 +36,7 @@ fn gzip_joblib(path: &Path) {
 /// Compressed and CRC-ed in a stream; sizes fit the 32-bit fields.
 fn npz(path: &Path) {
     let mut header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (2147483648,), }".to_vec();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(b' ');
     }
     header.push(b'\n');

@@ -223,7 +223,7 @@ fn resident_bound_refuses_a_huge_pickle_not_a_huge_array() {
     // ... 3 MiB of pickle bytes (a BINBYTES payload) do not.
     let mut b = Jb::new(Vec::new());
     b.start()
-        .raw(&[b'B'])
+        .raw(b"B")
         .raw(&(3u32 << 20).to_le_bytes())
         .fill(3 << 20, 0x22)
         .finish();

@@ -137,7 +137,7 @@ fn npy_u1(data: &[u8]) -> Vec<u8> {
         data.len()
     )
     .into_bytes();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(b' ');
     }
     h.push(b'\n');

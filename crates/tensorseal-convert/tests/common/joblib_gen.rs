@@ -37,7 +37,7 @@ impl<W: Write> Jb<W> {
     }
 
     pub fn int(&mut self, v: i32) -> &mut Self {
-        self.raw(&[b'J']).raw(&v.to_le_bytes())
+        self.raw(b"J").raw(&v.to_le_bytes())
     }
 
     pub fn global(&mut self, m: &str, n: &str) -> &mut Self {
