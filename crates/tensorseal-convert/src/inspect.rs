@@ -13,14 +13,15 @@
 //! | content | what is inspected |
 //! |---|---|
 //! | bare pickle | the stream, profile `Any` (so a scikit-learn pickle can be safe); a zip end record inside or after it is a polyglot (`dangerous`) |
-//! | joblib (maybe zlib/gzip/bz2/xz/lzma) | the stream after bounded decompression, profile `Sklearn`, inline `NumpyArrayWrapper` bytes framed by the converter's hook exactly as joblib reads them (the padding-length byte is trusted; padding a writer would not produce is `dangerous`); an object-dtype array is the nested pickle joblib's `pickle.load` reads, inspected with the same machine and profile |
+//! | joblib (maybe zlib/gzip/bz2/xz/lzma/lz4/`ZF`) | the stream, profile `Sklearn`, inline `NumpyArrayWrapper` bytes framed by the converter's hook exactly as joblib reads them (the padding-length byte is trusted; padding a writer would not produce is `dangerous`); an object-dtype array is the nested pickle joblib's `pickle.load` reads, inspected with the same machine and profile; compressed streams are decoded in bounded steps (total, ratio and resident-memory bounds, [`InspectOptions`]) and array payloads are discarded, never held (see [`crate::stream`]) |
 //! | legacy PyTorch | each of the five pickles (profile `Torch`), then the raw storages through the converter's checks |
 //! | PyTorch zip | every member except raw `data/N` records (`.pkl` members as pickles, profile `Torch`; anything else by content), then the storage geometry through the converter when the pickles are safe |
 //! | TorchScript zip | `dangerous` (it carries `code/` that `torch.jit.load` runs, the path of CVE-2025-32434); its pickles are still inspected and reported |
 //! | `.npy` | header grammar and data length; an object dtype (also inside a structured dtype) means the payload is a pickle: inspected with profile `Numpy`; a structured dtype without objects is inert data: `safe` (but not convertible, noted as a finding) |
-//! | `.npz`, other zip | every member, recursively up to [`InspectOptions::max_depth`]; a member that cannot be looked into makes the archive at best `unsupported` |
+//! | `.npz`, other zip | every member, recursively up to [`InspectOptions::max_depth`]; a member that cannot be looked into makes the archive at best `unsupported`; deflated members are inflated streaming, and a plain `.npy` payload is only counted and CRC-checked |
+//! | tar (also inside gzip & co.) | every regular member by content, pickles with profile `Torch` (legacy `torch.load` reads tar) |
 //! | zip refused by the strict reader | `malformed`, or `dangerous` for reader differentials (local header ≠ central directory, CRC mismatch, flag bits, duplicates, gaps or prepended bytes); members a lenient reader would still load are salvaged and inspected, and a dangerous global among them makes the file `dangerous` |
-//! | 7z, LZ4, unknown | `unsupported` (never safe); embedded protocol-2+ pickles are looked for, and a dangerous one makes the file `dangerous` |
+//! | 7z, unknown | `unsupported` (never safe); embedded protocol-2+ pickles are looked for, and a dangerous one makes the file `dangerous` |
 //! | safetensors | strict header check (JSON object, no duplicate keys, known dtypes, sizes matching shapes, offsets tiling the data exactly) |
 //! | tensorseal container | structure, manifest and slice digests checked *without keys* under `Policy::allow_unsigned()` (signatures are not verified; a finding says so) |
 
