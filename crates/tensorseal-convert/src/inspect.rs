@@ -709,7 +709,7 @@ fn decompress_bounded(
     codec: Compression,
     scope: &Scope,
 ) -> Option<Vec<u8>> {
-    match crate::stream::decompress_sparse(codec, data, ctx.stream_limits()) {
+    match crate::stream::decompress_sparse(codec, data, ctx.stream_limits(), hold_rest) {
         Ok(v) => {
             ctx.budget -= v.len() as u64;
             Some(v)

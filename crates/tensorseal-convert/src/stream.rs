@@ -677,15 +677,19 @@ pub fn inflate_member(
 
 /// Decode a whole compressed stream into a [`SparseBuf`]-backed buffer:
 /// zero pages stay virtual, non-zero bytes are bounded by
-/// `limits.resident`.
+/// `limits.resident`. As in [`inflate_member`], `keep` decides from the
+/// first MiB whether the rest is written or only counted.
 pub fn decompress_sparse(
     codec: Compression,
     data: &[u8],
     limits: StreamLimits,
+    keep: impl FnOnce(&[u8]) -> bool,
 ) -> Result<Vec<u8>, DecompressError> {
     with_decoder(codec, data, limits, |dec| {
         let mut buf = SparseBuf::new(limits.total, limits.resident)?;
-        buf.fill_all(dec, true, None)?;
+        buf.fill(dec, MEMBER_PREFIX, true, None)?;
+        let rest = keep(buf.bytes());
+        buf.fill_all(dec, rest, None)?;
         Ok(buf.into_vec())
     })
 }

@@ -249,3 +249,29 @@ fn ratio_bound_refuses_a_bzip2_bomb() {
         .unwrap();
     assert!(f.message.contains("ratio bound"), "{}", f.message);
 }
+
+#[test]
+fn gzipped_npy_payload_is_counted_not_held() {
+    // 3 MiB of non-zero payload passes a 1 MiB resident bound; the length
+    // is still checked against the header.
+    let n = 3usize << 20;
+    let mut h =
+        format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n},), }}").into_bytes();
+    while !(10 + h.len() + 1).is_multiple_of(64) {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    npy.extend_from_slice(&h);
+    npy.resize(npy.len() + n, 0x5A);
+    let opts = InspectOptions {
+        max_resident_bytes: 1 << 20,
+        ..InspectOptions::default()
+    };
+    let r = inspect_bytes(&compress(Compression::Gzip, &npy), &opts);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    npy.pop();
+    let r = inspect_bytes(&compress(Compression::Gzip, &npy), &opts);
+    assert_eq!(r.verdict, Verdict::Malformed, "{:?}", r.findings);
+}
