@@ -565,6 +565,7 @@ pub fn judge(data: &[u8]) -> Judgement {
         | Format::Pickle
         | Format::Safetensors
         | Format::Tensorseal => model(format!("{format} content")),
+        Format::Tar => model("tar archive: legacy torch.load reads tar checkpoints".into()),
         Format::Compressed(codec) => match window(codec, data) {
             None => model(format!(
                 "{} stream whose content was not examined",
@@ -610,7 +611,21 @@ fn zip_judgement(data: &[u8]) -> Option<String> {
         return Some("zip archive that could not be read member by member".into());
     };
     for e in z.entries() {
-        match z.read_entry(e) {
+        // Inflated streaming with every check, holding only a prefix: a
+        // deflate bomb costs time, not memory.
+        let limits = crate::stream::StreamLimits {
+            total: e.uncompressed_size,
+            ratio: u64::MAX,
+            resident: 2 << 20,
+        };
+        let read = match e.method {
+            crate::zip::ZipMethod::Stored => z.read_entry(e),
+            crate::zip::ZipMethod::Deflate => z.raw_entry(e).and_then(|raw| {
+                crate::stream::inflate_member(raw, e, limits, |_| false)
+                    .map(std::borrow::Cow::Owned)
+            }),
+        };
+        match read {
             Ok(b) if b.starts_with(b"\x93NUMPY") => {
                 return Some(format!("zip member {:?} is a NumPy array", e.name))
             }
