@@ -59,3 +59,15 @@ fn a_bad_header_checksum_is_not_a_tar() {
     assert_ne!(detect(&t), Format::Tar);
     assert_ne!(verdict(&t).verdict, Verdict::Safe);
 }
+
+#[test]
+fn a_tar_is_a_model_file_for_the_audit_gate() {
+    let t = tar(&[("sys_info", SAFE_P2)]);
+    assert!(matches!(
+        tensorseal_convert::loadable::judge(&t),
+        tensorseal_convert::loadable::Judgement::Model {
+            format: Format::Tar,
+            ..
+        }
+    ));
+}
