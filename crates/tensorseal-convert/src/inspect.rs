@@ -1128,7 +1128,9 @@ fn classify_zip_error(e: &ZipError) -> (&'static str, Verdict) {
         | ZipError::StoredSizeMismatch { .. } => ("zip_differential", Verdict::Dangerous),
         ZipError::Encrypted { .. } => ("zip_encrypted", Verdict::Unsupported),
         ZipError::UnsupportedMethod { .. } => ("zip_unsupported_method", Verdict::Unsupported),
-        ZipError::TooLarge { .. } => ("limit_exceeded", Verdict::Unsupported),
+        ZipError::TooLarge { .. } | ZipError::Bounded { .. } => {
+            ("limit_exceeded", Verdict::Unsupported)
+        }
         _ => ("zip_malformed", Verdict::Malformed),
     }
 }
@@ -1152,6 +1154,7 @@ fn zip_offset(e: &ZipError) -> u64 {
         | ZipError::Crc { offset, .. }
         | ZipError::StoredSizeMismatch { offset, .. }
         | ZipError::Inflate { offset, .. }
+        | ZipError::Bounded { offset, .. }
         | ZipError::BadExtra { offset, .. } => *offset,
         _ => 0,
     }

@@ -229,6 +229,21 @@ pub fn with_decoder<T>(
 }
 
 impl Decoder<'_> {
+    /// The most this stream can decode to within its bounds: the total
+    /// bound, and past [`RATIO_FLOOR`] the ratio bound times the input. Sizes
+    /// the (virtual) buffer, so a small file never reserves gigabytes of
+    /// address space.
+    pub fn max_output(&self) -> u64 {
+        let by_ratio = self
+            .limits
+            .ratio
+            .saturating_add(1)
+            .saturating_mul(self.input_len.max(1))
+            .saturating_add(RATIO_FLOOR)
+            .saturating_add(STEP as u64);
+        self.limits.total.min(by_ratio)
+    }
+
     /// Decoded bytes so far.
     pub fn produced(&self) -> u64 {
         self.produced
@@ -553,7 +568,7 @@ pub fn joblib_stream(
     let mut last: Option<Report> = None;
     let mut len = 0u64;
     let r = with_decoder(codec, data, limits, |dec| {
-        let mut buf = SparseBuf::new(limits.total, limits.resident)?;
+        let mut buf = SparseBuf::new(dec.max_output(), limits.resident)?;
         let mut window = WINDOW;
         let mut reparsed = 0u64;
         for _ in 0..MAX_RUNS {
@@ -639,7 +654,7 @@ pub fn inflate_member(
     };
     let mut crc = crc32fast::Hasher::new();
     let buf = with_decoder(Compression::Deflate, raw, limits, |dec| {
-        let mut buf = SparseBuf::new(e.uncompressed_size, limits.resident)?;
+        let mut buf = SparseBuf::new(e.uncompressed_size.min(dec.max_output()), limits.resident)?;
         buf.fill(dec, MEMBER_PREFIX, true, Some(&mut crc))?;
         let rest = keep(buf.bytes());
         buf.fill_all(dec, rest, Some(&mut crc))?;
@@ -654,6 +669,12 @@ pub fn inflate_member(
             "inflates to more than the {} bytes the directory says",
             e.uncompressed_size
         )),
+        bound @ (DecompressError::RatioExceeded { .. }
+        | DecompressError::ResidentExceeded { .. }) => ZipError::Bounded {
+            name: e.name.clone(),
+            offset: e.data_offset,
+            reason: bound.to_string(),
+        },
         other => infl(other.to_string()),
     })?;
     if buf.len() as u64 != e.uncompressed_size {
@@ -686,7 +707,7 @@ pub fn decompress_sparse(
     keep: impl FnOnce(&[u8]) -> bool,
 ) -> Result<Vec<u8>, DecompressError> {
     with_decoder(codec, data, limits, |dec| {
-        let mut buf = SparseBuf::new(limits.total, limits.resident)?;
+        let mut buf = SparseBuf::new(dec.max_output(), limits.resident)?;
         buf.fill(dec, MEMBER_PREFIX, true, None)?;
         let rest = keep(buf.bytes());
         buf.fill_all(dec, rest, None)?;

@@ -193,6 +193,17 @@ pub enum ZipError {
         /// Why.
         reason: String,
     },
+    /// A member not inflated because a bound of the reader (expansion
+    /// ratio, memory) would be exceeded: not a defect of the archive.
+    #[error("zip: member '{name}' (data at offset {offset}) not inflated: {reason}")]
+    Bounded {
+        /// Entry name.
+        name: String,
+        /// Offset of the data.
+        offset: u64,
+        /// Which bound.
+        reason: String,
+    },
     /// Uncompressed size above the configured limit.
     #[error("zip: entry '{name}' declares {size} uncompressed bytes, above the limit of {limit}")]
     TooLarge {

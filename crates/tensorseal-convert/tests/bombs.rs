@@ -275,3 +275,31 @@ fn gzipped_npy_payload_is_counted_not_held() {
     let r = inspect_bytes(&compress(Compression::Gzip, &npy), &opts);
     assert_eq!(r.verdict, Verdict::Malformed, "{:?}", r.findings);
 }
+
+#[test]
+fn a_declared_size_beyond_the_ratio_bound_is_a_bomb_not_an_allocation() {
+    // 1 GiB of zeros deflated is ~1 MiB; a member claiming that much from
+    // a tiny stream is refused by the ratio bound, whatever it declares.
+    use common::{zip, Member};
+    let payload = vec![0u8; 200 << 20];
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&payload).unwrap();
+    let m = Member {
+        name: "a.pkl",
+        data: &payload,
+        flags: 0,
+        method: 8,
+        compressed: Some(e.finish().unwrap()),
+    };
+    let opts = InspectOptions {
+        max_ratio: 100,
+        ..InspectOptions::default()
+    };
+    let r = inspect_bytes(&zip(&[m]), &opts);
+    assert_eq!(r.verdict, Verdict::Unsupported, "{:?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f.message.contains("ratio bound")),
+        "{:?}",
+        r.findings
+    );
+}
