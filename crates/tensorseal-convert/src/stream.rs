@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tensorseal_pickle::{HookError, Hooks, NodeId, Options, Report};
 
 use crate::compress::{Compression, DecompressError};
-use crate::joblib::JoblibHooks;
+use crate::joblib::{parse_np_dtype, JoblibHooks, NpDType};
 
 /// Bytes decoded per step.
 const STEP: usize = 64 << 10;
@@ -512,7 +512,10 @@ enum Need {
 
 /// [`JoblibHooks`] run against the whole (sparse) stream, asking the driver
 /// for more input instead of failing when an array or its padding reaches
-/// past the decoded prefix.
+/// past the decoded prefix. The inner hooks keep their semantics (padding
+/// read as joblib reads it, object arrays as nested pickles): only whole
+/// runs are kept as the verdict, so what a hook reported in a run cut short
+/// for more input is dropped with that run.
 struct StreamHooks<'b> {
     inner: JoblibHooks,
     full: &'b [u8],
@@ -523,6 +526,28 @@ struct StreamHooks<'b> {
 
 /// Longest joblib alignment padding (length byte plus up to 255 bytes).
 const MAX_PAD: usize = 256;
+
+/// Whether a wrapper holds an object-dtype array: joblib reads its data as
+/// a nested pickle, which must be decoded and kept (never skipped), and
+/// whose end is known only once it parses.
+fn object_array(graph: &tensorseal_pickle::Graph, obj: NodeId) -> bool {
+    graph
+        .as_call(obj)
+        .and_then(|c| c.state)
+        .and_then(|s| graph.dict_get_str(s, "dtype"))
+        .is_some_and(|d| matches!(parse_np_dtype(graph, d), Ok(NpDType::Object)))
+}
+
+impl StreamHooks<'_> {
+    /// Give up this run: the driver supplies what `need` says and re-runs.
+    fn cut(&mut self, need: Need) -> Result<usize, HookError> {
+        // Findings of a wrapper read against the provisional stream are not
+        // the stream's: the re-run reports them again if they hold.
+        let _ = self.inner.take_findings();
+        self.need = Some(need);
+        Err("stream window".into())
+    }
+}
 
 impl Hooks for StreamHooks<'_> {
     fn after_build(
@@ -536,22 +561,32 @@ impl Hooks for StreamHooks<'_> {
             return self.inner.after_build(graph, obj, self.full, pos);
         }
         if pos.saturating_add(MAX_PAD) > self.decided {
-            self.need = Some(Need::More);
-            return Err("stream window".into());
+            return self.cut(Need::More);
         }
         let n = match self.inner.after_build(graph, obj, self.full, pos) {
             Ok(n) => n,
-            Err(_) => {
-                self.need = Some(Need::Settle);
-                return Err("stream window".into());
-            }
+            // A nested pickle running into the undecoded (zero) part does
+            // not parse yet: decode and keep more of it.
+            Err(_) if object_array(graph, obj) => return self.cut(Need::More),
+            Err(_) => return self.cut(Need::Settle),
         };
         let end = pos.saturating_add(n);
         if end > input.len() {
-            self.need = Some(Need::Skip(end));
-            return Err("stream window".into());
+            if object_array(graph, obj) {
+                return self.cut(Need::More);
+            }
+            return self.cut(Need::Skip(end));
         }
         Ok(n)
+    }
+
+    fn take_findings(
+        &mut self,
+    ) -> (
+        Vec<tensorseal_pickle::GlobalRef>,
+        Vec<tensorseal_pickle::Finding>,
+    ) {
+        self.inner.take_findings()
     }
 }
 

@@ -104,6 +104,30 @@ fn streams() -> Vec<(&'static str, Vec<u8>)> {
     let mut b = Jb::new(Vec::new());
     b.start().array(&[100_000], 9).finish().fill(300_000, 0);
     out.push(("trailing zeros", b.w));
+    // inspect's joblib semantics hold when streamed: an object array is a
+    // nested pickle (kept, not skipped, even across the window), crafted
+    // padding is a framing finding.
+    let mut b = Jb::new(Vec::new());
+    b.start()
+        .array(&[100_000], 4)
+        .object_array(200_000, true)
+        .array(&[10], 5)
+        .finish();
+    out.push(("object array crossing the window, dangerous inside", b.w));
+    let mut b = Jb::new(Vec::new());
+    b.start()
+        .array(&[100_000], 4)
+        .object_array(300_000, false)
+        .array(&[200_000], 6)
+        .finish();
+    out.push(("benign object array crossing the window", b.w));
+    let mut b = Jb::new(Vec::new());
+    b.start()
+        .array(&[300_000], 4)
+        .array_pad(&[10], 5, 0)
+        .array(&[100_000], 6)
+        .finish();
+    out.push(("zero padding byte after a large array", b.w));
     out
 }
 
@@ -148,7 +172,7 @@ fn expected_verdicts_of_the_streams() {
     use Verdict::*;
     assert_eq!(
         v,
-        vec![Safe, Safe, Dangerous, Malformed, Dangerous, Malformed]
+        vec![Safe, Safe, Dangerous, Malformed, Dangerous, Malformed, Dangerous, Safe, Dangerous]
     );
 }
 
@@ -230,6 +254,30 @@ fn resident_bound_refuses_a_huge_pickle_not_a_huge_array() {
     let r = inspect_bytes(&compress(Compression::Gzip, &b.w), &opts);
     assert_eq!(r.verdict, Verdict::Unsupported, "{:?}", r.findings);
     assert!(r.findings.iter().any(|f| f.kind == "limit_exceeded"));
+}
+
+#[test]
+fn object_array_across_the_window_does_not_hold_the_arrays_after_it() {
+    // A nested pickle (object array) cut by the decoding window is decoded
+    // further and kept; the 3 MiB array after it is still only streamed
+    // through, so a 1 MiB resident bound holds (settling the whole stream
+    // instead would hold the array and exceed it).
+    let mut b = Jb::new(Vec::new());
+    b.start()
+        .array(&[40_000], 4)
+        .object_array(100_000, false)
+        .array(&[3 << 20], 0x11)
+        .finish();
+    let opts = InspectOptions {
+        max_resident_bytes: 1 << 20,
+        ..InspectOptions::default()
+    };
+    let r = inspect_bytes(&compress(Compression::Gzip, &b.w), &opts);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    assert_eq!(
+        summary(&r),
+        summary(&inspect_bytes(&b.w, &InspectOptions::default()))
+    );
 }
 
 #[test]

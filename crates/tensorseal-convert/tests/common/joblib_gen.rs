@@ -59,9 +59,10 @@ impl<W: Write> Jb<W> {
         self.global("posix", "system").s("id").raw(&[0x85, b'R'])
     }
 
-    /// A `uint8` array of `dims` filled with `byte`, aligned to 16 bytes the
-    /// way joblib writes it (padding-length byte, 0xFF padding).
-    pub fn array(&mut self, dims: &[u32], byte: u8) -> &mut Self {
+    /// A `NumpyArrayWrapper` BUILD for an array of `dims` and dtype
+    /// `descr`, with joblib's `numpy_array_alignment_bytes` of 16; the
+    /// inline data follows.
+    fn wrapper(&mut self, dims: &[u32], descr: &str) -> &mut Self {
         self.global("joblib.numpy_pickle", "NumpyArrayWrapper")
             .raw(&[b')', 0x81, b'}', b'('])
             .s("subclass")
@@ -76,7 +77,7 @@ impl<W: Write> Jb<W> {
             .s("C")
             .s("dtype")
             .global("numpy", "dtype")
-            .s("u1")
+            .s(descr)
             .raw(&[0x89, 0x88, 0x87, b'R', b'(', b'K', 3])
             .s("|")
             .raw(b"NNN")
@@ -86,12 +87,41 @@ impl<W: Write> Jb<W> {
             .s("allow_mmap")
             .raw(&[0x88])
             .s("numpy_array_alignment_bytes")
-            .raw(&[b'K', 16, b'u', b'b']);
+            .raw(&[b'K', 16, b'u', b'b'])
+    }
+
+    /// A `uint8` array of `dims` filled with `byte`, aligned to 16 bytes the
+    /// way joblib writes it (padding-length byte, 0xFF padding).
+    pub fn array(&mut self, dims: &[u32], byte: u8) -> &mut Self {
+        self.wrapper(dims, "u1");
         let pad = 16 - ((self.pos + 1) % 16) as u8;
         let pad = if pad == 0 { 16 } else { pad };
         self.raw(&[pad]);
         self.fill(u64::from(pad), 0xFF);
         let n: u64 = dims.iter().map(|&d| u64::from(d)).product();
         self.fill(n, byte)
+    }
+
+    /// A `uint8` array whose padding-length byte is `pad` (0xFF padding),
+    /// whatever the alignment: joblib trusts the byte.
+    pub fn array_pad(&mut self, dims: &[u32], byte: u8, pad: u8) -> &mut Self {
+        self.wrapper(dims, "u1")
+            .raw(&[pad])
+            .fill(u64::from(pad), 0xFF);
+        let n: u64 = dims.iter().map(|&d| u64::from(d)).product();
+        self.fill(n, byte)
+    }
+
+    /// An object-dtype array of one element: joblib stores it as a nested
+    /// pickle (no padding byte), here a list holding `payload` bytes of 0x33
+    /// and, if `evil`, a `posix.system('id')` call.
+    pub fn object_array(&mut self, payload: u32, evil: bool) -> &mut Self {
+        self.wrapper(&[1], "O8").start().raw(b"B");
+        self.raw(&payload.to_le_bytes())
+            .fill(u64::from(payload), 0x33);
+        if evil {
+            self.evil();
+        }
+        self.finish()
     }
 }
