@@ -94,6 +94,7 @@ mod backing;
 pub mod config_file;
 mod digest;
 mod error;
+mod opening;
 mod policy;
 mod reader;
 pub mod rollback;

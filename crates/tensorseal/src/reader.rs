@@ -10,16 +10,16 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tensorseal_crypto::{FileKey, RecipientSecretKey, SliceKey};
 use tensorseal_format::{
-    check_versions, Dtype, ErrorKind as FmtKind, Footer, FormatError, Manifest, ModelInfo,
-    Preamble, RecipientBlock, SignatureBlock, Slice, Structure, TensorInfo, CHUNK_SIZE,
-    DATA_OFFSET, FOOTER_LEN, PREAMBLE_LEN, TAG_LEN,
+    Dtype, ErrorKind as FmtKind, Footer, FormatError, Manifest, ModelInfo, Preamble,
+    RecipientBlock, SignatureBlock, Slice, Structure, TensorInfo, CHUNK_SIZE, TAG_LEN,
 };
 
 use crate::backing::{Backing, BufPool, SecretBuf};
 use crate::digest::{digest_eq, SliceHasher};
+use crate::opening::{check_zero, Sealed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Authenticity, Checked, Policy, Verification};
-use crate::seal::{self, Signer};
+use crate::seal::Signer;
 
 /// Where an opened file's bytes live. See [`OpenOptions::read_mode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -214,145 +214,8 @@ impl Model {
     ) -> Result<Model> {
         let verification = opts.verification;
         let file = backing.bytes();
-        let file_len = file.len() as u64;
-        let preamble = Preamble::decode(file)?;
-        let tail_at = file.len().saturating_sub(FOOTER_LEN as usize);
-        let footer_bytes = file[tail_at..].to_vec();
-        let footer = Footer::decode(&footer_bytes, file_len)?;
-        check_versions(&preamble, &footer, tail_at as u64)?;
-
-        // Footer::decode proved these ranges tile the tail of the file.
-        let m_at = footer.manifest_offset as usize;
-        let s_at = footer.signatures_offset() as usize;
-        let r_at = footer.recipients_offset() as usize;
-        for (what, len, limit, structure, at) in [
-            (
-                "manifest size",
-                footer.manifest_len,
-                policy.limits().max_manifest_bytes,
-                Structure::Manifest,
-                m_at,
-            ),
-            (
-                "signature block size",
-                footer.signatures_len,
-                policy.limits().max_signature_block_bytes,
-                Structure::SignatureBlock,
-                s_at,
-            ),
-            (
-                "recipient block size",
-                footer.recipients_len,
-                policy.limits().max_recipient_block_bytes,
-                Structure::RecipientBlock,
-                r_at,
-            ),
-        ] {
-            if len > limit {
-                return Err(FormatError::new(
-                    structure,
-                    at as u64,
-                    FmtKind::Limit {
-                        what,
-                        found: len,
-                        limit,
-                    },
-                )
-                .into());
-            }
-        }
-        // One read of everything after the tag region into private memory
-        // (bounded by the limits just checked): the digests are computed, the
-        // signatures verified and the manifest and blocks decoded from these
-        // same bytes, so a writer changing the file meanwhile cannot make the
-        // reader decode bytes other than those it hashed.
-        let tail = file[m_at..tail_at].to_vec();
-        let (ms, ss) = (s_at - m_at, r_at - m_at);
-        let manifest_bytes = &tail[..ms];
-        if !digest_eq(&sha256(manifest_bytes), &footer.manifest_sha256) {
-            return Err(FormatError::new(
-                Structure::Manifest,
-                m_at as u64,
-                FmtKind::DigestMismatch,
-            )
-            .into());
-        }
-        if !digest_eq(&sha256(&tail[ms..]), &footer.blocks_sha256) {
-            return Err(FormatError::new(
-                Structure::SignatureBlock,
-                s_at as u64,
-                FmtKind::DigestMismatch,
-            )
-            .into());
-        }
-        // Verify, then parse: every signature is checked, and the policy settled,
-        // before any manifest field is decoded.
-        let mut signers = seal::verify_signature_block(
-            &tail[ms..ss],
-            s_at as u64,
-            &footer.manifest_sha256,
-            (preamble.major, preamble.minor),
-        )?;
-        let signatures = SignatureBlock::decode(&tail[ms..ss], s_at as u64)?;
-        seal::apply_policy(&mut signers, policy)?;
-        let now = policy.now();
-        for s in &signers {
-            if let Some(expires) = s.statement.expires {
-                if now >= expires {
-                    return Err(Error::new(ErrorKind::Expired { expires, now }));
-                }
-            }
-        }
-
-        let manifest = Manifest::decode(manifest_bytes, m_at as u64, policy.limits())?;
-        seal::check_statements(&signers, &manifest.model)?;
-        if let Some(expected) = policy.expected_model_id() {
-            if manifest.model.model_id != expected {
-                return Err(Error::new(ErrorKind::Substitution {
-                    expected: expected.to_owned(),
-                    found: manifest.model.model_id.clone(),
-                }));
-            }
-        }
-        if let Some(expires) = manifest.model.expires {
-            if now >= expires {
-                return Err(Error::new(ErrorKind::Expired { expires, now }));
-            }
-        }
-        let regions = manifest.regions();
-        if regions.tags_end != footer.manifest_offset {
-            let kind = if regions.tags_end > footer.manifest_offset {
-                FmtKind::Overlap {
-                    offset: footer.manifest_offset,
-                    previous_end: regions.tags_end,
-                }
-            } else {
-                FmtKind::Gap {
-                    offset: footer.manifest_offset,
-                    expected: regions.tags_end,
-                }
-            };
-            return Err(FormatError::new(Structure::Manifest, m_at as u64, kind).into());
-        }
-        if manifest.encryption.is_some() != (footer.recipients_len > 0) {
-            return Err(FormatError::new(
-                Structure::RecipientBlock,
-                r_at as u64,
-                FmtKind::Encryption("a recipient block is present exactly when the manifest has an encryption header"),
-            )
-            .into());
-        }
-        let recipients = if manifest.encryption.is_some() {
-            Some(seal::parse_recipient_block(&tail[ss..], r_at as u64)?)
-        } else {
-            None
-        };
-        check_zero(
-            &file[PREAMBLE_LEN as usize..DATA_OFFSET as usize],
-            Structure::HeaderPadding,
-            PREAMBLE_LEN,
-        )?;
-        for (i, pair) in manifest.slices.windows(2).enumerate() {
+        let sealed = Sealed::check(file, policy)?;
+        for (i, pair) in sealed.manifest.slices.windows(2).enumerate() {
             let end = pair[0].offset + pair[0].length;
             check_zero(
                 &file[end as usize..pair[1].offset as usize],
@@ -360,15 +223,17 @@ impl Model {
                 end,
             )?;
         }
-
-        // Unwrap, key commitment, header MAC: all before any decryption.
-        let (file_key, keys) = match &recipients {
-            Some(block) if !opts.identities.is_empty() => {
-                let u = seal::unlock(&manifest, manifest_bytes, block, &opts.identities)?;
-                (u.file_key, u.slices)
-            }
-            _ => (None, Vec::new()),
-        };
+        let unlocked = sealed.unlock(&opts.identities)?;
+        let Sealed {
+            preamble,
+            footer,
+            manifest,
+            signatures,
+            signers,
+            recipients,
+            tail,
+        } = sealed;
+        let (file_key, keys) = (unlocked.file_key, unlocked.slices);
 
         let verified = (0..manifest.slices.len())
             .map(|_| OnceLock::new())
@@ -659,17 +524,6 @@ impl Model {
     /// Every tensor in file order.
     pub fn tensors(&self) -> impl Iterator<Item = Result<TensorView<'_>>> {
         (0..self.len()).map(|i| self.tensor_at(i))
-    }
-}
-
-fn check_zero(bytes: &[u8], structure: Structure, at: u64) -> Result<(), FormatError> {
-    match bytes.iter().position(|&b| b != 0) {
-        None => Ok(()),
-        Some(p) => Err(FormatError::new(
-            structure,
-            at + p as u64,
-            FmtKind::NonZeroPadding,
-        )),
     }
 }
 
