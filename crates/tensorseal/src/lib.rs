@@ -102,6 +102,7 @@ mod safetensors_io;
 pub mod seal;
 mod tail;
 mod trust;
+mod verify_stream;
 mod writeback;
 mod writer;
 
@@ -117,6 +118,7 @@ pub use seal::VectorRng;
 pub use seal::{parse_recipient_block, verify_signature_block, Signer};
 pub use tail::{grant_file, sign_file, Grant};
 pub use trust::TrustStore;
+pub use verify_stream::{verify_file, VerifyReport};
 pub use writer::{SlicePolicy, WriteOptions, Writer};
 
 pub use tensorseal_crypto as crypto;

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use tensorseal_crypto::RecipientSecretKey;
 use tensorseal_format::{
-    check_versions, ErrorKind as FmtKind, Footer, FormatError, Manifest, Preamble,
-    RecipientBlock, SignatureBlock, Structure, DATA_OFFSET, FOOTER_LEN, PREAMBLE_LEN,
+    check_versions, ErrorKind as FmtKind, Footer, FormatError, Manifest, Preamble, RecipientBlock,
+    SignatureBlock, Structure, DATA_OFFSET, FOOTER_LEN, PREAMBLE_LEN,
 };
 
 use crate::digest::digest_eq;

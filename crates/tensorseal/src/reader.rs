@@ -16,8 +16,8 @@ use tensorseal_format::{
 
 use crate::backing::{Backing, BufPool, SecretBuf};
 use crate::digest::{digest_eq, SliceHasher};
-use crate::opening::{check_zero, Sealed};
 use crate::error::{Error, ErrorKind, Result};
+use crate::opening::{check_zero, Sealed};
 use crate::policy::{Authenticity, Checked, Policy, Verification};
 use crate::seal::Signer;
 
@@ -98,6 +98,10 @@ impl OpenOptions {
     pub fn identity(mut self, key: RecipientSecretKey) -> Self {
         self.identities.push(key);
         self
+    }
+
+    pub(crate) fn identities_slice(&self) -> &[RecipientSecretKey] {
+        &self.identities
     }
 
     /// Adds several identities.

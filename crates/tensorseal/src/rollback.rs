@@ -105,13 +105,27 @@ impl Release {
     /// The release of an opened container, or `None` when no trusted signer
     /// signed it (such a file is never recorded: anyone can make one).
     pub fn of_model(model: &Model) -> Option<Release> {
-        if !model.signers().iter().any(|s| s.trusted) {
+        Release::of_container(model.signers(), model.info(), model.footer())
+    }
+
+    /// The release of a container verified by [`crate::verify_file`], or
+    /// `None` when no trusted signer signed it.
+    pub fn of_report(report: &crate::VerifyReport) -> Option<Release> {
+        Release::of_container(&report.signers, report.info(), &report.footer)
+    }
+
+    fn of_container(
+        signers: &[crate::Signer],
+        info: &crate::ModelInfo,
+        footer: &tensorseal_format::Footer,
+    ) -> Option<Release> {
+        if !signers.iter().any(|s| s.trusted) {
             return None;
         }
         Some(Release {
-            model_id: model.info().model_id.clone(),
-            version: model.info().version,
-            digest: model.footer().manifest_sha256,
+            model_id: info.model_id.clone(),
+            version: info.version,
+            digest: footer.manifest_sha256,
             kind: ReleaseKind::Container,
         })
     }
@@ -325,6 +339,16 @@ impl RollbackStore {
         };
         model.verify()?;
         self.check_and_record_release(&release)
+    }
+
+    /// Checks a container that [`crate::verify_file`] verified completely
+    /// against the store and records it; [`Outcome::Untracked`] without a
+    /// trusted signer.
+    pub fn check_and_record_report(&self, report: &crate::VerifyReport) -> Result<Outcome> {
+        match Release::of_report(report) {
+            Some(release) => self.check_and_record_release(&release),
+            None => Ok(Outcome::Untracked),
+        }
     }
 
     /// Under the lock: loads the state, checks `release`, records it and

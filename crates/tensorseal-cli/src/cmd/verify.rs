@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use tensorseal::rollback::Outcome;
-use tensorseal::{Model, Verification};
+use tensorseal::{Model, Verification, VerifyReport};
 
 use super::{detached, BindArgs, PolicyArgs};
 use crate::report::json_line;
@@ -61,30 +61,23 @@ pub fn run(a: Args) -> CmdResult {
     ))?;
     let p = container_policy(&a.policy, &a.bind, &ops)?;
     let store = ops.rollback_store();
-    let opts = a
-        .policy
-        .open_options()?
-        .verification(Verification::Eager)
-        .copy(a.copy || !a.map);
+    let opts = a.policy.open_options()?.verification(Verification::Eager);
     let pb = crate::ops::spinner_for(&a.file, "verifying");
-    let opened = (|| -> tensorseal::Result<(Model, usize, Option<Outcome>)> {
-        let model = Model::open_with(&a.file, &p, opts)?;
-        // With identities, decrypt every readable tensor: every chunk's tag is checked.
-        let mut decrypted = 0usize;
-        if model.is_encrypted() && !a.policy.identity.is_empty() {
-            for i in 0..model.len() {
-                if model.is_readable(i) {
-                    model.tensor_at(i)?;
-                    decrypted += 1;
-                }
-            }
-        }
+    let opened = (|| -> tensorseal::Result<(VerifyReport, Option<Outcome>)> {
+        // By default the file streams through bounded buffers, every byte
+        // read once; --map opens the mapped file and checks the same things.
+        // With identities every readable chunk is decrypted, its tag checked.
+        let report = if a.map && !a.copy {
+            Model::open_with(&a.file, &p, opts.map())?.verify_report()?
+        } else {
+            tensorseal::verify_file(&a.file, &p, opts)?
+        };
         // Rollback is the last step: only a file that passed everything is recorded.
         let outcome = match &store {
-            Some(s) => Some(s.check_and_record(&model)?),
+            Some(s) => Some(s.check_and_record_report(&report)?),
             None => None,
         };
-        Ok((model, decrypted, outcome))
+        Ok((report, outcome))
     })();
     pb.finish_and_clear();
     let opened = match opened {
@@ -114,11 +107,13 @@ pub fn run(a: Args) -> CmdResult {
         }
     };
     match opened {
-        Ok((model, decrypted, outcome)) => {
-            let checked = model.checked();
-            let bytes: u64 = model.manifest().slices.iter().map(|s| s.length).sum();
+        Ok((model, outcome)) => {
+            let checked = model.checked;
+            let decrypted = model.tensors_decrypted;
+            let bytes = model.bytes_verified;
+            let tensors = model.manifest.tensors.len();
             let signers: Vec<_> = model
-                .signers()
+                .signers
                 .iter()
                 .map(|s| json!({"fingerprint": s.fingerprint.to_string(), "trusted": s.trusted}))
                 .collect();
@@ -135,19 +130,19 @@ pub fn run(a: Args) -> CmdResult {
                     "checked": checked.summary(),
                     "model_id": model.info().model_id,
                     "version": model.info().version,
-                    "tensors": model.len(),
-                    "slices": model.manifest().slices.len(),
+                    "tensors": tensors,
+                    "slices": model.slices_verified,
                     "bytes_verified": bytes,
                     "rollback": rollback_json(outcome.as_ref()),
                 }));
             } else {
                 let trusted: Vec<String> = model
-                    .signers()
+                    .signers
                     .iter()
                     .filter(|s| s.trusted)
                     .map(|s| s.fingerprint.short())
                     .collect();
-                let signed = match (model.signers().len(), trusted.len()) {
+                let signed = match (model.signers.len(), trusted.len()) {
                     (0, _) => "unsigned".to_string(),
                     (n, 0) => format!("{n} valid signature(s), none trusted"),
                     (n, _) => format!("{n} valid signature(s), trusted: {}", trusted.join(", ")),
@@ -159,24 +154,24 @@ pub fn run(a: Args) -> CmdResult {
                 } else if checked.authenticated() {
                     format!(
                         ", encrypted ({decrypted} of {} tensors decrypted and authenticated by a trusted signature)",
-                        model.len()
+                        tensors
                     )
                 } else if checked.header_mac {
                     format!(
                         ", encrypted ({decrypted} of {} tensors decrypted, integrity checked, not signed by a trusted signer)",
-                        model.len()
+                        tensors
                     )
                 } else {
                     format!(
                         ", encrypted ({decrypted} of {} tensors decrypted, integrity checked, not signed by a trusted signer; tensor names and shapes not authenticated)",
-                        model.len()
+                        tensors
                     )
                 };
                 say!(
                     "{}: OK ({signed}{enc}): structure, manifest digest and {} slice digests verified, {} tensors, {} bytes",
                     a.file.display(),
-                    model.manifest().slices.len(),
-                    model.len(),
+                    model.slices_verified,
+                    tensors,
                     bytes
                 );
             }
