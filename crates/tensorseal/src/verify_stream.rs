@@ -251,7 +251,7 @@ fn stream(src: &FileAt<'_>, units: &[Unit], mut take: impl FnMut(Unit, &mut [u8]
                 .map_err(|_| Error::new(ErrorKind::Invalid("verify reader stopped".into())))??;
             take(u, &mut buf[..u.len]);
             // Plaintext never outlives its window.
-            buf.zeroize();
+            buf[..u.len].zeroize();
             let _ = free_tx.send(buf);
         }
         Ok(())
