@@ -417,3 +417,122 @@ impl crate::Model {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Dtype, WriteOptions, Writer};
+    use tensorseal_crypto::RecipientSecretKey;
+
+    /// One encrypted 200 KiB tensor (4 chunks) in one slice.
+    fn encrypted(dir: &Path) -> (std::path::PathBuf, RecipientSecretKey) {
+        let id = RecipientSecretKey::generate_os().unwrap();
+        let path = dir.join("e.tseal");
+        let info = ModelInfo {
+            model_id: "e".into(),
+            version: 1,
+            ..ModelInfo::default()
+        };
+        let opts = WriteOptions {
+            recipients: vec![id.public_key().clone()],
+            ..WriteOptions::default()
+        };
+        let mut w = Writer::create(&path, info, opts).unwrap();
+        let d: Vec<u8> = (0..200u32 << 10).map(|i| (i * 7) as u8).collect();
+        w.add("t", Dtype::U8, &[d.len() as u64], &d).unwrap();
+        w.finish().unwrap();
+        (path, id)
+    }
+
+    /// Streams `path` with `keys` in place of the unwrapped ones.
+    fn run_with(path: &Path, keys: &[Option<SliceKey>]) -> (Option<FormatError>, Option<Error>) {
+        let file = File::open(path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let src = FileAt {
+            file: &file,
+            path,
+            len,
+        };
+        let sealed = Sealed::check(&src, &Policy::allow_unsigned()).unwrap();
+        let m = &sealed.manifest;
+        let regions = m.regions();
+        let tag_bytes = src
+            .read_at(
+                regions.data_end,
+                (regions.tags_end - regions.data_end) as usize,
+            )
+            .unwrap();
+        let mut run = Run {
+            m,
+            keys,
+            tags: bytemuck::cast_slice(&tag_bytes),
+            data_end: regions.data_end,
+            padding: None,
+            slice: None,
+            decryption: None,
+            hasher: None,
+            slice_err: None,
+            dec_err: None,
+            tensors_decrypted: 0,
+            bytes_decrypted: 0,
+        };
+        stream(&src, &plan(m), |u, b| run.take(u, b)).unwrap();
+        (run.slice, run.decryption)
+    }
+
+    #[test]
+    fn a_chunk_failing_authentication_is_named_unless_the_digest_already_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = encrypted(dir.path());
+        // Under a wrong key every tag fails, as for forged chunks whose
+        // digest was recomputed; the first window reports one of them.
+        let wrong = SliceKey::from_bytes(&[9; 32]).unwrap();
+        let (slice, dec) = run_with(&path, &[Some(wrong.clone())]);
+        assert!(slice.is_none());
+        let e = dec.expect("a decryption failure");
+        assert!(
+            matches!(e.kind(), ErrorKind::Decryption { slice: 0, tensor, chunk } if tensor == "t" && *chunk < 4),
+            "{e}"
+        );
+        // A digest failure in the same slice is what is reported (as the full
+        // open checks the digest before decrypting).
+        let mut b = std::fs::read(&path).unwrap();
+        b[4096 + 10] ^= 1;
+        std::fs::write(&path, b).unwrap();
+        let (slice, dec) = run_with(&path, &[Some(wrong)]);
+        assert!(matches!(
+            slice,
+            Some(FormatError {
+                kind: FmtKind::DigestMismatch,
+                ..
+            })
+        ));
+        assert!(dec.is_none());
+    }
+
+    #[test]
+    fn a_file_that_changes_size_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 100]).unwrap();
+        let file = File::open(&path).unwrap();
+        // Measured longer than it is (it shrank): a short read is refused.
+        let shrunk = FileAt {
+            file: &file,
+            path: &path,
+            len: 200,
+        };
+        let e = shrunk.read_at(50, 100).unwrap_err();
+        assert!(e.to_string().contains("changed size"), "{e}");
+        assert!(shrunk.check_end().is_ok());
+        // Measured shorter than it is (it grew).
+        let grown = FileAt {
+            file: &file,
+            path: &path,
+            len: 99,
+        };
+        let e = grown.check_end().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Io { .. }), "{e}");
+        assert!(e.to_string().contains("changed size"), "{e}");
+    }
+}
