@@ -20,7 +20,7 @@ use crate::seal::Signer;
 /// Bytes of one read window: a multiple of the chunk size, so every window of
 /// an encrypted slice holds whole chunks.
 pub(crate) const WINDOW: usize = 16 << 20;
-const _: () = assert!(WINDOW as u64 % CHUNK_SIZE == 0);
+const _: () = assert!((WINDOW as u64).is_multiple_of(CHUNK_SIZE));
 
 /// What [`verify_file`] checked.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ impl VerifyReport {
 /// then slice digests and inner padding (first slice first), then chunk tags.
 ///
 /// **Memory.** Besides the tail (bounded by the policy's limits) and the tag
-/// region, two buffers of [`WINDOW`] (16 MiB) bytes are live: a reader thread
+/// region, two buffers of one window (16 MiB) each are live: a reader thread
 /// fills one while the other is hashed and decrypted, and each is handed back
 /// before the next is taken, so peak memory does not grow with the file
 /// (about 32 MiB plus 1/4096 of the file for a 1 GiB file). Hashing uses
