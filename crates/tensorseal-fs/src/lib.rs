@@ -309,6 +309,59 @@ pub fn write_secret(dest: impl AsRef<Path>, bytes: &[u8], mode: Mode) -> Result<
     f.commit()
 }
 
+/// Opens a file named by a user for reading, refusing anything that is not a
+/// regular file (symbolic links are followed) before a byte is read.
+///
+/// Opening a FIFO for reading blocks until a writer appears, and a device such
+/// as `/dev/zero` yields bytes forever: a verifier handed either would hang.
+/// On Linux the file is opened with `O_NONBLOCK | O_NOCTTY`, so the open
+/// returns at once, and the type is checked on the opened descriptor (no race
+/// between check and use). `O_NONBLOCK` has no effect on reads of a regular
+/// file. A refusal is an [`io::Error`] of kind [`io::ErrorKind::InvalidInput`].
+pub fn open_regular(path: impl AsRef<Path>) -> io::Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = opts.open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({}): never read", kind_of(&kind)),
+    ))
+}
+
+/// What a file type that is not a regular file is, for error messages.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
 /// Whether `a` and `b` name the same file after following symbolic links
 /// (same device and inode, so hard links count too). A path that does not
 /// exist is the same as nothing: `Ok(false)`.

@@ -430,7 +430,12 @@ pub fn verify_log_with(
     path: &Path,
     check: &LogCheck<'_>,
 ) -> Result<Result<LogSummary, ChainBreak>, OpsError> {
-    let bytes = std::fs::read(path).map_err(|e| OpsError::io(path, "read audit log", e))?;
+    let bytes = tensorseal_fs::open_regular(path)
+        .and_then(|mut f| {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut b).map(|_| b)
+        })
+        .map_err(|e| OpsError::io(path, "read audit log", e))?;
     Ok(verify_log_bytes_with(&bytes, check))
 }
 

@@ -21,7 +21,6 @@
 //! removed again. A sidecar that cannot be moved stays where it was and is
 //! named in [`Quarantined::sidecar_error`].
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -208,7 +207,7 @@ fn exists(p: &Path) -> bool {
 
 /// SHA-256 (hex) and size of a file, streamed.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let (digest, len) = tensorseal::sha256_read(File::open(path)?)?;
+    let (digest, len) = tensorseal::sha256_read(tensorseal_fs::open_regular(path)?)?;
     Ok((crate::util::hex(&digest), len))
 }
 
@@ -258,7 +257,7 @@ fn move_file(
     let mut tmp = tensorseal_fs::AtomicFile::create(dest, tensorseal_fs::Mode::New)
         .map_err(|e| format!("create temporary file in {}: {e}", dest_dir.display()))?;
     {
-        let mut input = File::open(src).map_err(|e| format!("open: {e}"))?;
+        let mut input = tensorseal_fs::open_regular(src).map_err(|e| format!("open: {e}"))?;
         std::io::copy(&mut input, &mut tmp).map_err(|e| format!("copy: {e}"))?;
         tmp.flush().map_err(|e| format!("flush copy: {e}"))?;
     }

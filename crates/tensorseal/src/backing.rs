@@ -30,7 +30,7 @@ impl Backing {
 
     #[allow(unsafe_code)]
     pub(crate) fn map(path: &Path) -> Result<Backing> {
-        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let file = tensorseal_fs::open_regular(path).map_err(|e| Error::io(path, "open", e))?;
         Backing::map_file(path, &file)
     }
 
@@ -39,7 +39,7 @@ impl Backing {
     /// file from writable storage): there no other process can change or
     /// truncate the bytes after they are verified.
     pub(crate) fn map_read_only_storage(path: &Path) -> Result<Backing> {
-        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let file = tensorseal_fs::open_regular(path).map_err(|e| Error::io(path, "open", e))?;
         let ro = on_read_only_mount(&file).map_err(|e| Error::io(path, "statvfs", e))?;
         if !ro {
             return Err(Error::io(
@@ -71,7 +71,7 @@ impl Backing {
     }
 
     pub(crate) fn read(path: &Path) -> Result<Backing> {
-        let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let mut file = tensorseal_fs::open_regular(path).map_err(|e| Error::io(path, "open", e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::io(path, "stat", e))?

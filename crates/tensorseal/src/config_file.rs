@@ -31,24 +31,15 @@ fn refuse(path: &Path, what: &'static str, reason: impl Into<String>) -> Error {
 /// `"sidecar"`). A missing file is an [`ErrorKind::Io`] error whose source
 /// has kind [`std::io::ErrorKind::NotFound`].
 pub fn read_regular(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Opening a FIFO for reading blocks until a writer appears; with
-        // O_NONBLOCK it returns at once and the type check below refuses it.
-        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-    }
-    let file = opts.open(path).map_err(|e| Error::io(path, "open", e))?;
+    // A FIFO or device is refused on the opened descriptor before any read.
+    let file = match tensorseal_fs::open_regular(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(refuse(path, what, e.to_string()))
+        }
+        Err(e) => return Err(Error::io(path, "open", e)),
+    };
     let meta = file.metadata().map_err(|e| Error::io(path, "fstat", e))?;
-    if !meta.is_file() {
-        return Err(refuse(
-            path,
-            what,
-            format!("not a regular file ({})", kind_of(&meta.file_type())),
-        ));
-    }
     if meta.len() > limit {
         return Err(refuse(
             path,
@@ -80,28 +71,4 @@ pub fn read_regular_string(path: &Path, limit: u64, what: &'static str) -> Resul
 /// Whether `e` says the file does not exist.
 pub fn is_not_found(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
-}
-
-fn kind_of(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else {
-        "not a regular file"
-    }
 }

@@ -1,6 +1,5 @@
 //! Whole-file verification in bounded memory: [`verify_file`].
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -91,7 +90,7 @@ pub fn verify_file(
 }
 
 fn verify(path: &Path, policy: &Policy, opts: &OpenOptions) -> Result<VerifyReport> {
-    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let file = tensorseal_fs::open_regular(path).map_err(|e| Error::io(path, "open", e))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io(path, "stat", e))?
@@ -446,7 +445,7 @@ mod tests {
 
     /// Streams `path` with `keys` in place of the unwrapped ones.
     fn run_with(path: &Path, keys: &[Option<SliceKey>]) -> (Option<FormatError>, Option<Error>) {
-        let file = File::open(path).unwrap();
+        let file = std::fs::File::open(path).unwrap();
         let len = file.metadata().unwrap().len();
         let src = FileAt {
             file: &file,
@@ -515,7 +514,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, [1u8; 100]).unwrap();
-        let file = File::open(&path).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
         // Measured longer than it is (it shrank): a short read is refused.
         let shrunk = FileAt {
             file: &file,

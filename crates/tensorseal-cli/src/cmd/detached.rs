@@ -23,7 +23,7 @@ pub fn is_container(path: &Path) -> bool {
     }
     use std::io::Read;
     let mut head = [0u8; 64];
-    let n = std::fs::File::open(path)
+    let n = tensorseal_fs::open_regular(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     tensorseal_convert::detect(&head[..n]) == tensorseal_convert::Format::Tensorseal

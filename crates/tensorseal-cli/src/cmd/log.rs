@@ -44,7 +44,11 @@ pub enum LogCommand {
 }
 
 fn read_head(path: &Path) -> Result<Option<LogHead>, Failure> {
-    match std::fs::read(path) {
+    let read = tensorseal_fs::open_regular(path).and_then(|mut f| {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut b).map(|_| b)
+    });
+    match read {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|e| Failure::operational(format!("{}: head file: {e}", path.display()))),
