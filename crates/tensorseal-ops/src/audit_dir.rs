@@ -215,22 +215,6 @@ pub fn has_model_extension(path: &Path) -> bool {
         .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Whether a detected format makes a file a model file by itself.
-pub fn is_model_format(format: Format) -> bool {
-    matches!(
-        format,
-        Format::TorchZip
-            | Format::TorchScript
-            | Format::TorchLegacy
-            | Format::Npy
-            | Format::Npz
-            | Format::Joblib { .. }
-            | Format::Pickle
-            | Format::Safetensors
-            | Format::Tensorseal
-    )
-}
-
 fn entry(
     rel: PathBuf,
     status: FileStatus,
